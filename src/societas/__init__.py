@@ -1,0 +1,7 @@
+"""societas: a laboratory for societies of language-model agents."""
+
+from __future__ import annotations
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"

@@ -1,0 +1,91 @@
+"""Response cache: SQLite, keyed by the request's content hash (see ``LLMRequest.cache_key``)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from societas.typing import LLMResponse, StoreError
+
+__all__ = ["ResponseCache"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    text TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    finish_reason TEXT,
+    created REAL NOT NULL
+);
+"""
+
+
+class ResponseCache:
+    """Persistent map from request hash to response. Safe to share between runs."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path}: not a usable response cache ({exc}); delete it or pass another"
+            ) from exc
+
+    def get(self, key: str) -> LLMResponse | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT model, text, prompt_tokens, completion_tokens, finish_reason "
+                "FROM responses WHERE key = ?",
+                (key,),
+            ).fetchone()
+        if row is None:
+            return None
+        return LLMResponse(
+            model=row[0],
+            text=row[1],
+            prompt_tokens=row[2],
+            completion_tokens=row[3],
+            finish_reason=row[4],
+            attempts=0,
+            cached=True,
+        )
+
+    def put(self, key: str, response: LLMResponse) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO responses "
+                "(key, model, text, prompt_tokens, completion_tokens, finish_reason, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    response.model,
+                    response.text,
+                    response.prompt_tokens,
+                    response.completion_tokens,
+                    response.finish_reason,
+                    time.time(),
+                ),
+            )
+
+    def models(self) -> list[str]:
+        with self._lock:
+            rows = self._conn.execute("SELECT DISTINCT model FROM responses ORDER BY model")
+            return [r[0] for r in rows.fetchall()]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

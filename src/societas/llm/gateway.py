@@ -1,0 +1,253 @@
+"""The Gateway: the one road from an agent's decision to a model and back to a typed action.
+
+It sends a request through the wrapper stack, parses and validates the answer against the
+action model, asks once for a repair when the answer is invalid, and otherwise reports a
+failure so the caller records a fallback action. Every model call becomes a ``CallRecord``,
+which the engine stores as an ``llm_call`` event.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from societas.typing import Action, BackendError, ChatMessage, LanguageModel, LLMRequest
+
+__all__ = ["CallRecord", "Decision", "Gateway", "GatewayTotals", "parse_action"]
+
+REPAIR_PROMPT = (
+    "Your previous answer could not be used: {error}\n"
+    "Reply again with only one JSON object that matches this schema, nothing else:\n{schema}"
+)
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One model call as the ``llm_call`` event will show it."""
+
+    purpose: str
+    model: str
+    request_hash: str
+    prompt_tokens: int
+    completion_tokens: int
+    status: Literal["ok", "invalid", "error"]
+    attempts: int
+    repair: bool
+    error: str | None
+    latency_ms: float
+    cache_hit: bool
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "purpose": self.purpose,
+            "model": self.model,
+            "request_hash": self.request_hash,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "status": self.status,
+            "attempts": self.attempts,
+            "repair": self.repair,
+            "error": self.error,
+            "latency_ms": self.latency_ms,
+            "cache_hit": self.cache_hit,
+        }
+
+
+@dataclass
+class Decision:
+    """The result of ``Gateway.decide``: an action, or why there is none."""
+
+    action: Action | None
+    calls: list[CallRecord] = field(default_factory=list)
+    failure: Literal["invalid_output", "backend_error"] | None = None
+    error: str | None = None
+    raw_output: str | None = None
+
+
+@dataclass
+class GatewayTotals:
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    errors: int = 0
+    invalid: int = 0
+    repairs: int = 0
+    latency_ms: float = 0.0
+
+
+def _extract_json(text: str) -> str:
+    """The JSON object inside a model answer (tolerates code fences and chatter around it)."""
+    start = text.find("{")
+    end = text.rfind("}")
+    if start == -1 or end < start:
+        return text
+    return text[start : end + 1]
+
+
+def parse_action(action_model: type[Action], text: str) -> Action:
+    """Parse and validate; raises ``ValueError`` with a message fit for a repair prompt."""
+    try:
+        return action_model.model_validate_json(_extract_json(text))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise ValueError(problems[:500]) from exc
+
+
+class Gateway:
+    """Validating front of a wrapped ``LanguageModel``, with token and latency accounting."""
+
+    def __init__(
+        self, model: LanguageModel, *, repair: bool = True, price_per_1k_tokens: float = 0.0
+    ) -> None:
+        self.model = model
+        self.repair = repair
+        self.price_per_1k_tokens = price_per_1k_tokens
+        self.totals = GatewayTotals()
+
+    @property
+    def model_id(self) -> str:
+        return self.model.model_id
+
+    @property
+    def cost(self) -> float:
+        tokens = self.totals.prompt_tokens + self.totals.completion_tokens
+        return tokens / 1000.0 * self.price_per_1k_tokens
+
+    async def _call(
+        self, request: LLMRequest, *, repair: bool
+    ) -> tuple[str | None, CallRecord, BackendError | None]:
+        key = request.cache_key(self.model.model_id)
+        t0 = time.perf_counter()
+        try:
+            response = await self.model.generate(request)
+        except BackendError as exc:
+            latency = (time.perf_counter() - t0) * 1000.0
+            record = CallRecord(
+                purpose=request.purpose,
+                model=self.model.model_id,
+                request_hash=key,
+                prompt_tokens=0,
+                completion_tokens=0,
+                status="error",
+                attempts=exc.attempts,
+                repair=repair,
+                error=f"{type(exc).__name__}: {exc}"[:1000],
+                latency_ms=latency,
+                cache_hit=False,
+            )
+            self._account(record)
+            return None, record, exc
+        latency = (time.perf_counter() - t0) * 1000.0
+        record = CallRecord(
+            purpose=request.purpose,
+            model=self.model.model_id,
+            request_hash=key,
+            prompt_tokens=response.prompt_tokens,
+            completion_tokens=response.completion_tokens,
+            status="ok",
+            attempts=response.attempts,
+            repair=repair,
+            error=None,
+            latency_ms=latency,
+            cache_hit=response.cached,
+        )
+        return response.text, record, None
+
+    def _account(self, record: CallRecord) -> None:
+        t = self.totals
+        t.calls += 1
+        t.cache_hits += int(record.cache_hit)
+        t.prompt_tokens += record.prompt_tokens
+        t.completion_tokens += record.completion_tokens
+        t.errors += int(record.status == "error")
+        t.invalid += int(record.status == "invalid")
+        t.repairs += int(record.repair)
+        t.latency_ms += record.latency_ms
+
+    async def complete(self, request: LLMRequest) -> tuple[str | None, CallRecord]:
+        """A free-text call (no action model); ``None`` text means the backend failed."""
+        text, record, _ = await self._call(request, repair=False)
+        if text is not None:
+            self._account(record)
+        return text, record
+
+    async def decide(self, request: LLMRequest, action_model: type[Action]) -> Decision:
+        """Ask for an ``action_model``; one repair round; failure is reported, never raised."""
+        decision = Decision(action=None)
+        text, record, exc = await self._call(request, repair=False)
+        if text is None:
+            decision.calls.append(record)
+            decision.failure = "backend_error"
+            decision.error = str(exc)
+            return decision
+        try:
+            decision.action = parse_action(action_model, text)
+        except ValueError as problem:
+            record = _mark_invalid(record, str(problem))
+            self._account(record)
+            decision.calls.append(record)
+            if not self.repair:
+                decision.failure, decision.error, decision.raw_output = (
+                    "invalid_output",
+                    str(problem),
+                    text,
+                )
+                return decision
+            return await self._repair(request, action_model, text, str(problem), decision)
+        self._account(record)
+        decision.calls.append(record)
+        return decision
+
+    async def _repair(
+        self,
+        request: LLMRequest,
+        action_model: type[Action],
+        bad: str,
+        problem: str,
+        decision: Decision,
+    ) -> Decision:
+        schema = json.dumps(request.json_schema or action_model.json_schema())
+        messages = (
+            *request.messages,
+            ChatMessage(role="assistant", content=bad[:2000]),
+            ChatMessage(role="user", content=REPAIR_PROMPT.format(error=problem, schema=schema)),
+        )
+        repair_request = request.model_copy(
+            update={"messages": messages, "purpose": request.purpose + ":repair"}
+        )
+        text, record, exc = await self._call(repair_request, repair=True)
+        if text is None:
+            decision.calls.append(record)
+            decision.failure, decision.error, decision.raw_output = (
+                "backend_error",
+                str(exc),
+                bad,
+            )
+            return decision
+        try:
+            decision.action = parse_action(action_model, text)
+        except ValueError as second:
+            record = _mark_invalid(record, str(second))
+            self._account(record)
+            decision.calls.append(record)
+            decision.failure, decision.error, decision.raw_output = (
+                "invalid_output",
+                str(second),
+                text,
+            )
+            return decision
+        self._account(record)
+        decision.calls.append(record)
+        return decision
+
+
+def _mark_invalid(record: CallRecord, error: str) -> CallRecord:
+    return CallRecord(**{**record.fields(), "status": "invalid", "error": error[:1000]})

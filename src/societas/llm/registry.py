@@ -1,0 +1,101 @@
+"""Backends by name. A model spec is ``NAME`` or ``NAME:ARG`` (``local``, ``scripted``,
+``replay``, ``replay:<model-id>``, ``openai:<model>``, ``local:/path/to/model.gguf``).
+
+Built-ins and third-party backends use the same path: the ``societas.backends`` entry-point
+group maps a name to a factory ``(arg, options) -> LanguageModel``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from societas.llm.cache import ResponseCache
+from societas.typing import ConfigError, LanguageModel
+from societas.typing.scenario import ScriptedPolicy
+
+__all__ = ["BackendFactory", "BackendOptions", "available_backends", "create_backend", "parse_spec"]
+
+
+@dataclass
+class BackendOptions:
+    """Everything a factory may need. ``api_key`` is never stored or logged."""
+
+    base_url: str | None = None
+    api_key: str | None = None
+    scripted_policy: ScriptedPolicy | None = None
+    cache: ResponseCache | None = None
+    n_ctx: int = 4096
+    request_timeout_s: float = 120.0
+
+
+BackendFactory = Callable[[str | None, BackendOptions], LanguageModel]
+
+_GROUP = "societas.backends"
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    name, sep, arg = spec.partition(":")
+    name = name.strip().lower()
+    if not name:
+        raise ConfigError("--model", "model", "a spec like local, scripted, replay, openai:<model>", spec)
+    return name, (arg if sep else None) or None
+
+
+def _factories() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group=_GROUP)}
+
+
+def available_backends() -> list[str]:
+    return sorted(_factories())
+
+
+def create_backend(spec: str, options: BackendOptions) -> LanguageModel:
+    name, arg = parse_spec(spec)
+    eps = _factories()
+    if name not in eps:
+        raise ConfigError(
+            "--model", "model", f"one of {', '.join(sorted(eps))} (optionally NAME:ARG)", spec
+        )
+    factory: BackendFactory = eps[name].load()
+    return factory(arg, options)
+
+
+# Factories of the built-in backends (registered in pyproject.toml like any plugin).
+
+
+def local_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
+    from societas.llm.local import LocalModel  # noqa: PLC0415 - heavy optional import
+
+    return LocalModel(Path(arg) if arg else None, n_ctx=options.n_ctx)
+
+
+def scripted_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
+    from societas.llm.scripted import ScriptedModel  # noqa: PLC0415
+
+    if options.scripted_policy is None:
+        raise ConfigError("--model", "model", "a scenario that ships a scripted policy", "scripted")
+    return ScriptedModel(options.scripted_policy, model_id="scripted" if not arg else arg)
+
+
+def replay_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
+    from societas.llm.replay import ReplayModel  # noqa: PLC0415
+
+    if options.cache is None:
+        raise ConfigError("--model", "model", "a response cache to replay from (--cache)", "replay")
+    return ReplayModel(options.cache, model_id=arg)
+
+
+def openai_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
+    from societas.llm.openai import OpenAIModel  # noqa: PLC0415
+
+    if not arg:
+        raise ConfigError("--model", "model", "openai:<model name>", "openai")
+    return OpenAIModel(
+        arg,
+        base_url=options.base_url,
+        api_key=options.api_key,
+        timeout_s=options.request_timeout_s,
+    )

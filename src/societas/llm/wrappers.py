@@ -1,0 +1,154 @@
+"""Wrappers of the ``LanguageModel`` protocol: cache, retry, concurrency limit, timeout.
+
+They stack; ``build_stack`` puts them in the order the Gateway uses:
+cache -> retry -> limit -> timeout -> backend. A cache hit takes no slot; a retry waits its
+backoff without holding a slot; the timeout bounds one attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from societas.llm.cache import ResponseCache
+from societas.typing import BackendError, LanguageModel, LLMRequest, LLMResponse
+
+__all__ = [
+    "CachedModel",
+    "ConcurrencyLimitedModel",
+    "RetryingModel",
+    "TimeoutModel",
+    "build_stack",
+]
+
+
+class _Wrapper:
+    def __init__(self, inner: LanguageModel) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class TimeoutModel(_Wrapper):
+    """Bounds one attempt; a timeout is a retryable ``BackendError``."""
+
+    def __init__(self, inner: LanguageModel, timeout_s: float) -> None:
+        super().__init__(inner)
+        self.timeout_s = timeout_s
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        try:
+            return await asyncio.wait_for(self.inner.generate(request), self.timeout_s)
+        except TimeoutError as exc:
+            raise BackendError(
+                f"{self.model_id}: no answer within {self.timeout_s:g} s", retryable=True
+            ) from exc
+
+
+class ConcurrencyLimitedModel(_Wrapper):
+    """At most ``limit`` requests in flight to the backend."""
+
+    def __init__(self, inner: LanguageModel, limit: int) -> None:
+        super().__init__(inner)
+        self.limit = limit
+        self._sem = asyncio.Semaphore(limit)
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        async with self._sem:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            try:
+                return await self.inner.generate(request)
+            finally:
+                self.in_flight -= 1
+
+
+class RetryingModel(_Wrapper):
+    """Retries retryable ``BackendError``s with exponential backoff and full jitter.
+
+    Delay before attempt k+1 is ``uniform(0, min(max_delay, base * 2**k))``, or the server's
+    Retry-After when it gave one (never less). Jitter only moves timing, never results.
+    """
+
+    def __init__(
+        self,
+        inner: LanguageModel,
+        *,
+        max_attempts: int = 4,
+        base_delay_s: float = 0.5,
+        max_delay_s: float = 20.0,
+    ) -> None:
+        super().__init__(inner)
+        self.max_attempts = max_attempts
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self._jitter = random.Random()  # timing only; results never depend on it
+        self.retries = 0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        cap = min(self.max_delay_s, self.base_delay_s * (2**attempt))
+        wait = self._jitter.uniform(0, cap)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_delay_s * 3))
+        return wait
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self.inner.generate(request)
+            except BackendError as exc:
+                if not exc.retryable or attempt >= self.max_attempts:
+                    exc.attempts = attempt
+                    raise
+                self.retries += 1
+                await asyncio.sleep(self.delay(attempt - 1, exc.retry_after))
+                continue
+            if attempt == 1:
+                return response
+            return response.model_copy(update={"attempts": attempt})
+
+
+class CachedModel(_Wrapper):
+    """Serves repeated requests from a ``ResponseCache``; stores every fresh answer."""
+
+    def __init__(self, inner: LanguageModel, cache: ResponseCache) -> None:
+        super().__init__(inner)
+        self.cache = cache
+        self.hits = 0
+        self.misses = 0
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        key = request.cache_key(self.model_id)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.hits += 1
+            return hit
+        self.misses += 1
+        response = await self.inner.generate(request)
+        self.cache.put(key, response)
+        return response
+
+
+def build_stack(
+    backend: LanguageModel,
+    *,
+    cache: ResponseCache | None,
+    max_concurrency: int,
+    timeout_s: float | None,
+    max_attempts: int,
+    base_delay_s: float = 0.5,
+) -> LanguageModel:
+    model: LanguageModel = backend
+    if timeout_s is not None:
+        model = TimeoutModel(model, timeout_s)
+    model = ConcurrencyLimitedModel(model, max_concurrency)
+    model = RetryingModel(model, max_attempts=max_attempts, base_delay_s=base_delay_s)
+    if cache is not None:
+        model = CachedModel(model, cache)
+    return model

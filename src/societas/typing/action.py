@@ -1,0 +1,22 @@
+"""Typed decisions. Each scenario subclasses ``Action``; its JSON schema constrains the model."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["Action"]
+
+
+class Action(BaseModel):
+    """Base of every action model. Subclasses set ``action_type`` and their fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action_type: ClassVar[str] = "action"
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The JSON schema handed to the model (grammar or ``response_format``)."""
+        return cls.model_json_schema()

@@ -1,0 +1,171 @@
+"""Events: the append-only record of everything that happened in a run.
+
+One class per kind, each with a ``Literal`` tag; ``Event`` is their tagged union. Common fields
+live on ``EventBase``. ``v`` is the schema version of the event's payload; bump it (and teach
+the store's reader to upgrade old payloads) whenever a kind's fields change.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "EVENT_SCHEMA_VERSION",
+    "PROCESS_EVENT_KINDS",
+    "ActionEvent",
+    "DecisionFallback",
+    "Event",
+    "EventAdapter",
+    "EventBase",
+    "LLMCall",
+    "MessageEvent",
+    "MetricEvent",
+    "OutcomeEvent",
+    "ReflectionEvent",
+    "RunCompleted",
+    "RunFailed",
+    "RunResumed",
+    "RunStarted",
+    "TickCompleted",
+    "WorldState",
+]
+
+EVENT_SCHEMA_VERSION = 1
+
+
+class EventBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int = Field(ge=0, description="position in the run's event stream, from 0, no gaps")
+    run_id: str
+    tick: int = Field(ge=-1, description="-1 for events before the first tick")
+    sim_time: float = 0.0
+    wall_time: float = Field(description="unix seconds when recorded; not reproducible")
+    actor: str | None = None
+    parent: int | None = None
+    v: int = EVENT_SCHEMA_VERSION
+
+    def payload(self) -> dict[str, Any]:
+        """The kind-specific fields (everything not on ``EventBase``)."""
+        common = set(EventBase.model_fields)
+        return {k: v for k, v in self.model_dump(mode="json").items() if k not in common}
+
+
+class RunStarted(EventBase):
+    kind: Literal["run_started"] = "run_started"
+    scenario: str
+    seed: int
+    model: str
+    config: dict[str, Any]
+
+
+class RunResumed(EventBase):
+    kind: Literal["run_resumed"] = "run_resumed"
+    from_tick: int
+
+
+class RunCompleted(EventBase):
+    kind: Literal["run_completed"] = "run_completed"
+    ticks: int
+
+
+class RunFailed(EventBase):
+    kind: Literal["run_failed"] = "run_failed"
+    error_type: str
+    message: str
+
+
+class TickCompleted(EventBase):
+    kind: Literal["tick_completed"] = "tick_completed"
+    llm_calls: int = 0
+    fallbacks: int = 0
+
+
+class WorldState(EventBase):
+    kind: Literal["world_state"] = "world_state"
+    phase: str
+    state: dict[str, Any]
+
+
+class ActionEvent(EventBase):
+    kind: Literal["action"] = "action"
+    phase: str
+    action_type: str
+    data: dict[str, Any]
+    fallback: bool = False
+
+
+class DecisionFallback(EventBase):
+    kind: Literal["decision_fallback"] = "decision_fallback"
+    phase: str
+    reason: Literal["invalid_output", "backend_error", "deadline"]
+    error: str
+    raw_output: str | None = None
+
+
+class LLMCall(EventBase):
+    kind: Literal["llm_call"] = "llm_call"
+    purpose: str
+    model: str
+    request_hash: str
+    prompt_tokens: int
+    completion_tokens: int
+    status: Literal["ok", "invalid", "error"]
+    attempts: int = 1
+    repair: bool = False
+    error: str | None = None
+    # Not reproducible across a record and its replay; comparisons drop them.
+    latency_ms: float = 0.0
+    cache_hit: bool = False
+
+
+class MessageEvent(EventBase):
+    kind: Literal["message"] = "message"
+    phase: str
+    text: str
+    audience: list[str] | None = None
+
+
+class ReflectionEvent(EventBase):
+    kind: Literal["reflection"] = "reflection"
+    phase: str
+    text: str
+
+
+class OutcomeEvent(EventBase):
+    kind: Literal["outcome"] = "outcome"
+    phase: str
+    data: dict[str, Any]
+
+
+class MetricEvent(EventBase):
+    kind: Literal["metric"] = "metric"
+    name: str
+    value: float
+
+
+Event = Annotated[
+    RunStarted
+    | RunResumed
+    | RunCompleted
+    | RunFailed
+    | TickCompleted
+    | WorldState
+    | ActionEvent
+    | DecisionFallback
+    | LLMCall
+    | MessageEvent
+    | ReflectionEvent
+    | OutcomeEvent
+    | MetricEvent,
+    Field(discriminator="kind"),
+]
+
+EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)
+
+# Kinds describing the process rather than the simulation; absent from reproducibility checks.
+PROCESS_EVENT_KINDS = frozenset({"run_started", "run_resumed", "run_failed"})
+# Fields that differ between runs that are otherwise identical.
+NONREPRODUCIBLE_FIELDS = frozenset({"wall_time", "latency_ms", "cache_hit"})

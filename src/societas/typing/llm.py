@@ -1,0 +1,82 @@
+"""The model protocol: one async method, plain value types in and out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ChatMessage", "LLMRequest", "LLMResponse", "LanguageModel", "Sampling"]
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Sampling(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=256, ge=1, le=32768)
+
+
+class LLMRequest(BaseModel):
+    """One chat request.
+
+    ``messages``, ``json_schema``, ``sampling`` and ``seed`` (plus the model id) make the cache
+    key. ``purpose``, ``actor`` and ``context`` describe the request for accounting and for
+    scripted policies; they are not part of the key.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    messages: tuple[ChatMessage, ...]
+    json_schema: dict[str, Any] | None = None
+    sampling: Sampling = Sampling()
+    seed: int = Field(default=0, ge=0, lt=2**31)
+    purpose: str = "decide"
+    actor: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+
+    def cache_key(self, model_id: str) -> str:
+        """Content hash of everything that determines the answer."""
+        body = {
+            "model": model_id,
+            "messages": [[m.role, m.content] for m in self.messages],
+            "schema": self.json_schema,
+            "sampling": self.sampling.model_dump(),
+            "seed": self.seed,
+        }
+        blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class LLMResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str
+    model: str
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    finish_reason: str | None = None
+    # Transport facts filled in by wrappers: how many backend attempts it took, and whether
+    # the answer came from the response cache (then ``attempts`` is 0).
+    attempts: int = Field(default=1, ge=0)
+    cached: bool = False
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """A backend or a wrapper around one. ``model_id`` names the weights, not the wrapper."""
+
+    model_id: str
+
+    async def generate(self, request: LLMRequest) -> LLMResponse: ...
+
+    async def aclose(self) -> None: ...
