@@ -1,0 +1,272 @@
+"""``societas``: run, resume, summarise, export and report simulations.
+
+Exit codes: 0 ok, 1 run failure, 2 bad input (config, arguments, store), 130 interrupted.
+Errors are one clear line on stderr; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from societas import __version__
+from societas.engine import Progress as SimProgress
+from societas.engine import RunHandle, RunInterrupted, prepare_resume, prepare_run, run_sync
+from societas.scenarios import available_scenarios, get_scenario, load_spec
+from societas.store import RunStore
+from societas.typing import SocietasError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="societas",
+    help="A laboratory for societies of language-model agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out_console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+
+_DEBUG = {"on": False}
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Typed errors -> one line on stderr and their exit code; nothing else is swallowed."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except RunInterrupted as exc:
+        err_console.print(f"[yellow]interrupted[/]: {exc}")
+        raise typer.Exit(exc.exit_code) from None
+    except SocietasError as exc:
+        if _DEBUG["on"]:
+            traceback.print_exc()
+        label = "error" if exc.exit_code == 2 else "run failed"
+        err_console.print(f"[red]{label}[/]: {exc}", highlight=False, markup=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if _DEBUG["on"]:
+            traceback.print_exc()
+        err_console.print(
+            f"[red]internal error[/]: {type(exc).__name__}: {exc} (rerun with --debug for the "
+            "traceback)",
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        out_console.print(f"societas {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    _DEBUG["on"] = debug
+
+
+def _default_out(scenario: str, seed: int) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{scenario}-seed{seed}-{stamp}"
+
+
+def _run_with_progress(handle: RunHandle, quiet: bool) -> dict[str, float]:
+    sim = handle.simulation
+    if quiet:
+        return run_sync(handle, handle_sigint=True)
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("ticks"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
+    )
+    with Progress(*columns, console=err_console, transient=False) as bar:
+        task = bar.add_task(
+            sim.scenario.name, total=sim.num_ticks, completed=handle.start_tick, stats=""
+        )
+
+        def update(p: SimProgress) -> None:
+            stats = (
+                f"calls {p.llm_calls}  tokens {p.prompt_tokens}+{p.completion_tokens}"
+                f"  cost ${p.cost:.4f}"
+            )
+            bar.update(task, completed=p.tick, stats=stats)
+
+        sim.on_progress = update
+        return run_sync(handle, handle_sigint=True)
+
+
+def _print_metrics(metrics: dict[str, float], out: Path) -> None:
+    table = Table(title=f"metrics ({out})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in sorted(metrics.items()):
+        table.add_row(name, f"{value:.4g}")
+    out_console.print(table)
+
+
+def _finish(handle: RunHandle, quiet: bool) -> None:
+    try:
+        metrics = _run_with_progress(handle, quiet)
+    except RunInterrupted:
+        err_console.print(f"resume with: societas resume {handle.out}")
+        raise
+    _print_metrics(metrics, handle.out)
+
+
+@app.command()
+def run(
+    target: Annotated[str, typer.Argument(help="Scenario name or scenario YAML file.")],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="local | scripted | replay[:M] | openai:M")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="The run's seed.")] = None,
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a setting: key=value.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible URL.")] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", help="API key (or SOCIETAS_API_KEY/OPENAI_API_KEY).")
+    ] = None,
+    cache: Annotated[Path | None, typer.Option("--cache", help="Response cache file.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a scenario and print its metrics."""
+    with _errors():
+        overrides = list(sets or [])
+        if base_url is not None:
+            overrides.append(f"run.base_url={base_url}")
+        if cache is not None:
+            overrides.append(f"run.cache={cache}")
+        spec = load_spec(target, overrides, model=model, seed=seed)
+        out_dir = out or _default_out(spec.scenario.name, spec.options.seed)
+        handle = prepare_run(spec.scenario, spec.config, spec.options, out_dir, api_key=api_key)
+        err_console.print(f"run directory: {out_dir}")
+        _finish(handle, quiet)
+
+
+@app.command()
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory.")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Override the model.")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Continue an interrupted run from its last completed tick."""
+    with _errors():
+        with RunStore.open(run_dir, readonly=True) as store:
+            name = str(store.run_info()["scenario"])
+        handle = prepare_resume(run_dir, get_scenario(name), model=model, api_key=api_key)
+        err_console.print(f"resuming {run_dir} at tick {handle.start_tick}")
+        _finish(handle, quiet)
+
+
+def _summary(run_dir: Path) -> dict[str, Any]:
+    with RunStore.open(run_dir, readonly=True) as store:
+        info = store.run_info()
+        counts = store.counts()
+        metrics = store.final_metrics()
+    return {
+        "run_id": info["run_id"],
+        "scenario": info["scenario"],
+        "seed": info["seed"],
+        "model": info["model"],
+        "status": info["status"],
+        "ticks_completed": info["ticks_completed"],
+        "num_ticks": info["num_ticks"],
+        "events": counts["events"],
+        "llm_calls": counts["llm_calls"],
+        "tokens": {"prompt": counts["prompt_tokens"], "completion": counts["completion_tokens"]},
+        "metrics": metrics,
+        "error": info["error"],
+        "societas_version": info["societas_version"],
+    }
+
+
+@app.command()
+def summary(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Status, counts and metrics of a run."""
+    with _errors():
+        data = _summary(run_dir)
+        if as_json:
+            sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
+            return
+        table = Table(title=str(run_dir), show_header=False)
+        for key, value in data.items():
+            if key != "metrics":
+                table.add_row(key, str(value))
+        out_console.print(table)
+        _print_metrics(data["metrics"], run_dir)
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or parquet.")] = "jsonl",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file.")] = None,
+) -> None:
+    """Write a run's events to JSONL or Parquet."""
+    with _errors():
+        writers: dict[str, Callable[[RunStore, Path], int]] = {
+            "jsonl": lambda s, p: s.export_jsonl(p),
+            "parquet": lambda s, p: s.export_parquet(p),
+        }
+        if fmt not in writers:
+            from societas.typing import ConfigError  # noqa: PLC0415
+
+            raise ConfigError("--format", "format", "jsonl or parquet", fmt)
+        target = out or run_dir / f"events.{fmt}"
+        with RunStore.open(run_dir, readonly=True) as store:
+            n = writers[fmt](store, target)
+        err_console.print(f"wrote {n} events to {target}")
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
+    """Write plots and an HTML page into RUN_DIR/report/."""
+    with _errors():
+        from societas.analysis.report import write_report  # noqa: PLC0415 - matplotlib is slow
+
+        RunStore.open(run_dir, readonly=True).close()
+        page = write_report(run_dir)
+        err_console.print(f"report: {page}")
+
+
+@app.command()
+def scenarios() -> None:
+    """List the registered scenarios."""
+    for name in available_scenarios():
+        out_console.print(name)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,36 @@
+"""Run options: everything about how a run executes, apart from the scenario's own config."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["RunOptions"]
+
+
+class RunOptions(BaseModel):
+    """The ``run:`` block of a scenario file; ``--model``/``--seed`` and ``--set run.X=...``
+    override it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = Field(default=0, ge=0, lt=2**31, description="the run's one seed")
+    model: str = Field(default="local", description="model spec: local, scripted, replay, openai:<m>")
+    base_url: str | None = Field(default=None, description="OpenAI-compatible server URL")
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=160, ge=1, le=32768)
+    max_concurrency: int = Field(default=64, ge=1, le=100_000)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    max_attempts: int = Field(default=4, ge=1, le=50)
+    retry_base_delay_s: float = Field(default=0.5, ge=0)
+    deadline_s: float = Field(
+        default=900.0, gt=0, description="deadline of each phase's batch of decisions"
+    )
+    repair: bool = Field(default=True, description="one repair round for invalid answers")
+    memory_tokens: int = Field(default=400, ge=0, description="token budget for memories")
+    memory_top_k: int = Field(default=12, ge=0)
+    n_ctx: int = Field(default=4096, ge=256, description="context size of the local model")
+    price_per_1k_tokens: float = Field(default=0.0, ge=0, description="for the cost display")
+    cache: str | None = Field(
+        default=None, description="response cache file (default: <out>/cache.db)"
+    )

@@ -1,0 +1,224 @@
+"""Start, resume and finish runs: wires scenario, model stack, store and simulation together."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from societas import __version__
+from societas.engine.options import RunOptions
+from societas.engine.simulation import Progress, Simulation
+from societas.llm import BackendOptions, Gateway, ResponseCache, build_stack, create_backend
+from societas.llm.registry import parse_spec
+from societas.mind import Mind, RecentMemory
+from societas.store import RunStore
+from societas.typing import ConfigError, LanguageModel, Sampling, StoreError
+from societas.typing.events import PROCESS_EVENT_KINDS
+from societas.typing.scenario import Scenario
+
+__all__ = ["RunHandle", "prepare_resume", "prepare_run", "run_sync"]
+
+API_KEY_ENV = ("SOCIETAS_API_KEY", "OPENAI_API_KEY")
+
+
+@dataclass
+class RunHandle:
+    """A simulation ready to run, plus what must be closed after it."""
+
+    simulation: Simulation
+    store: RunStore
+    backend: LanguageModel
+    cache: ResponseCache
+    start_tick: int
+    resumed: bool
+    out: Path
+
+    async def run(self, *, handle_sigint: bool = False) -> dict[str, float]:
+        """Run to the end. With ``handle_sigint``, Ctrl-C stops after the current tick
+        (a second Ctrl-C stops at once; the open tick is then lost, nothing else)."""
+        loop = asyncio.get_running_loop()
+        installed = False
+        if handle_sigint and threading.current_thread() is threading.main_thread():
+            main = asyncio.current_task()
+
+            def _on_sigint() -> None:
+                if self.simulation.stop_requested and main is not None:
+                    main.cancel()
+                self.simulation.request_stop()
+
+            loop.add_signal_handler(signal.SIGINT, _on_sigint)
+            installed = True
+        try:
+            return await self.simulation.run(self.start_tick, resumed=self.resumed)
+        finally:
+            if installed:
+                loop.remove_signal_handler(signal.SIGINT)
+            await self.backend.aclose()
+
+    def close(self) -> None:
+        self.store.close()
+        self.cache.close()
+
+
+def _api_key(explicit: str | None) -> str | None:
+    if explicit:
+        return explicit
+    for name in API_KEY_ENV:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def _build_gateway(
+    scenario: Scenario,
+    config: BaseModel,
+    options: RunOptions,
+    out: Path,
+    api_key: str | None,
+) -> tuple[Gateway, LanguageModel, ResponseCache]:
+    cache = ResponseCache(Path(options.cache) if options.cache else out / "cache.db")
+    backend = create_backend(
+        options.model,
+        BackendOptions(
+            base_url=options.base_url,
+            api_key=_api_key(api_key),
+            scripted_policy=scenario.scripted_policy(config),
+            cache=cache,
+            n_ctx=options.n_ctx,
+            request_timeout_s=options.request_timeout_s,
+        ),
+    )
+    is_replay = parse_spec(options.model)[0] == "replay"
+    stack = build_stack(
+        backend,
+        cache=None if is_replay else cache,
+        max_concurrency=options.max_concurrency,
+        timeout_s=options.request_timeout_s,
+        max_attempts=options.max_attempts,
+        base_delay_s=options.retry_base_delay_s,
+    )
+    gateway = Gateway(stack, repair=options.repair, price_per_1k_tokens=options.price_per_1k_tokens)
+    return gateway, backend, cache
+
+
+def _build_simulation(
+    scenario: Scenario,
+    config: BaseModel,
+    options: RunOptions,
+    store: RunStore,
+    gateway: Gateway,
+    on_progress: Callable[[Progress], None] | None,
+) -> Simulation:
+    rng = np.random.default_rng(options.seed)
+    world, personas = scenario.build(config, rng)
+    sampling = Sampling(
+        temperature=options.temperature, top_p=options.top_p, max_tokens=options.max_tokens
+    )
+    minds = {
+        p.id: Mind(
+            p,
+            memory=RecentMemory(top_k=options.memory_top_k, token_budget=options.memory_tokens),
+            sampling=sampling,
+        )
+        for p in personas
+    }
+    return Simulation(
+        scenario=scenario,
+        config=config,
+        world=world,
+        minds=minds,
+        gateway=gateway,
+        store=store,
+        seed=options.seed,
+        rng=rng,
+        deadline_s=options.deadline_s,
+        on_progress=on_progress,
+    )
+
+
+def stored_config(config: BaseModel, options: RunOptions) -> dict[str, Any]:
+    return {"scenario": config.model_dump(mode="json"), "run": options.model_dump(mode="json")}
+
+
+def prepare_run(
+    scenario: Scenario,
+    config: BaseModel,
+    options: RunOptions,
+    out: Path,
+    *,
+    api_key: str | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> RunHandle:
+    """Create the run directory and store, record ``run_started``; nothing is sent yet."""
+    if (out / "run.db").exists():
+        raise ConfigError(
+            "--out", "out", f"a directory without a run (use 'societas resume {out}')", str(out)
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    gateway, backend, cache = _build_gateway(scenario, config, options, out, api_key)
+    # A probe world tells the number of ticks; the simulation builds its own from the seed.
+    probe_world, _ = scenario.build(config, np.random.default_rng(options.seed))
+    store = RunStore.create(
+        out,
+        run_id=uuid.uuid4().hex[:12],
+        scenario=scenario.name,
+        seed=options.seed,
+        model=options.model,
+        config=stored_config(config, options),
+        num_ticks=probe_world.num_ticks(),
+        version=__version__,
+    )
+    sim = _build_simulation(scenario, config, options, store, gateway, on_progress)
+    sim.record_start(f"{options.model} ({gateway.model_id})")
+    return RunHandle(sim, store, backend, cache, 0, False, out)
+
+
+def prepare_resume(
+    out: Path,
+    scenario: Scenario,
+    *,
+    model: str | None = None,
+    api_key: str | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> RunHandle:
+    """Reopen a run at the tick after its last committed snapshot."""
+    store = RunStore.open(out)
+    info = store.run_info()
+    config = scenario.config_model.model_validate(info["config"]["scenario"])
+    options = RunOptions.model_validate(info["config"]["run"])
+    if model is not None:
+        options = options.model_copy(update={"model": model})
+    snap = store.latest_snapshot()
+    if snap is None:
+        raise StoreError(f"{store.path}: no snapshot to resume from; start the run again")
+    last_tick, next_seq, state = snap
+    if info["status"] == "completed":
+        raise ConfigError(str(out), "status", "a run that has not completed", "completed")
+    late = {e.kind for e in store.events() if e.seq >= next_seq}
+    if late - PROCESS_EVENT_KINDS:
+        raise StoreError(
+            f"{store.path}: simulation events after the last snapshot (seq {next_seq}); the "
+            "store is inconsistent, run 'societas check' on it"
+        )
+    gateway, backend, cache = _build_gateway(scenario, config, options, out, api_key)
+    sim = _build_simulation(scenario, config, options, store, gateway, on_progress)
+    sim.restore(state)
+    return RunHandle(sim, store, backend, cache, last_tick + 1, True, out)
+
+
+def run_sync(handle: RunHandle, *, handle_sigint: bool = False) -> dict[str, float]:
+    try:
+        return asyncio.run(handle.run(handle_sigint=handle_sigint))
+    finally:
+        handle.close()

@@ -1,0 +1,47 @@
+"""The commons' scripted policy: rule-based fishers for tests and baselines.
+
+cooperative  catches the sustainable share f(t);
+adaptive     catches between f(t) and 1.5 f(t), drawn from the request's generator;
+greedy       asks for twice f(t) (at least 1 ton).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from societas.typing import LLMRequest
+
+__all__ = ["commons_policy"]
+
+
+def commons_policy(request: LLMRequest, rng: np.random.Generator) -> str:
+    ctx = request.context
+    phase = str(ctx.get("phase", ""))
+    disposition = str(ctx.get("disposition", "cooperative"))
+    threshold = int(ctx.get("threshold", 0))
+    if phase == "harvest":
+        if disposition == "greedy":
+            catch = max(1, 2 * threshold)
+        elif disposition == "adaptive":
+            catch = int(rng.integers(threshold, int(threshold * 1.5) + 1))
+        else:
+            catch = threshold
+        return json.dumps({"catch": catch, "reason": f"{disposition} rule, f(t)={threshold}"})
+    if phase.startswith("discuss"):
+        if phase != "discuss_1" and rng.random() < 0.5:
+            return json.dumps({"message": ""})
+        caught = int(ctx.get("caught", 0))
+        if caught > threshold:
+            text = f"I took {caught} tons; I will try to stay near {threshold}."
+        else:
+            text = f"Let us each keep to about {threshold} tons so the lake refills."
+        return json.dumps({"message": text})
+    if phase == "reflect":
+        left = int(ctx.get("stock_after", 0))
+        return json.dumps(
+            {"reflection": f"{left} tons were left after month {ctx.get('month')}; "
+             f"keep catches near the sustainable share."}
+        )
+    return json.dumps({})

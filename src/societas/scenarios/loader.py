@@ -1,0 +1,174 @@
+"""Scenario files and ``--set`` overrides -> a validated scenario config and run options.
+
+A scenario file is YAML: ``scenario: NAME``, an optional ``run:`` block (``RunOptions``), and
+the scenario's own settings at the top level. ``--set key=value`` sets a top-level setting,
+``--set run.key=value`` a run option; values are parsed as YAML scalars or lists. Every problem
+becomes a ``ConfigError`` naming the file (or the ``--set``), the field and what was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from societas.engine import RunOptions
+from societas.scenarios.registry import get_scenario
+from societas.typing import ConfigError
+from societas.typing.scenario import Scenario
+
+__all__ = ["LoadedSpec", "load_spec", "parse_override"]
+
+MAX_FILE_BYTES = 5_000_000
+
+
+@dataclass
+class LoadedSpec:
+    scenario: Scenario
+    config: BaseModel
+    options: RunOptions
+    source: str
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    src = str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ConfigError(src, "", "a readable scenario file", exc.strerror) from exc
+    if size > MAX_FILE_BYTES:
+        raise ConfigError(src, "", f"a scenario file under {MAX_FILE_BYTES} bytes", size)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(src, "", "a UTF-8 text (YAML) file", "binary data") from exc
+    except OSError as exc:
+        raise ConfigError(src, "", "a readable scenario file", exc.strerror) from exc
+    if "\x00" in text:
+        raise ConfigError(src, "", "a UTF-8 text (YAML) file", "binary data")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(src, "", f"valid YAML{where}", _yaml_problem(exc)) from exc
+    except RecursionError as exc:
+        raise ConfigError(src, "", "YAML nested less deeply", "too deep") from exc
+    if data is None:
+        raise ConfigError(src, "", "a mapping with at least 'scenario: NAME'", "an empty file")
+    if not isinstance(data, dict):
+        raise ConfigError(src, "", "a mapping of settings", type(data).__name__)
+    for key in data:
+        if not isinstance(key, str):
+            raise ConfigError(src, str(key), "string keys", key)
+    return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None)
+    return str(problem) if problem else type(exc).__name__
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``a.b=value`` -> (["a", "b"], parsed value)."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {item}", "", "KEY=VALUE (e.g. --set agents=10)", item)
+    path = key.split(".")
+    if any(not part.isidentifier() for part in path):
+        raise ConfigError(f"--set {item}", key, "a dotted name of identifiers", key)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return path, value
+
+
+def _set(data: dict[str, Any], path: Sequence[str], value: Any, source: str) -> None:
+    node = data
+    for part in path[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = {}
+            node[part] = child
+        if not isinstance(child, dict):
+            raise ConfigError(source, ".".join(path), f"'{part}' to be a mapping", child)
+        node = child
+    node[path[-1]] = value
+
+
+def _validate(
+    model: type[BaseModel], data: Mapping[str, Any], prefix: str, origin: Mapping[str, str]
+) -> BaseModel:
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        field = f"{prefix}{loc}" if loc else prefix.rstrip(".")
+        top = f"{prefix}{err['loc'][0]}" if err["loc"] else prefix.rstrip(".")
+        source = origin.get(field) or origin.get(top) or origin.get("") or "config"
+        expected = _expected(err)
+        got = err.get("input") if err["type"] != "missing" else None
+        raise ConfigError(source, field, expected, got) from exc
+
+
+def _expected(err: Mapping[str, Any]) -> str:
+    kind = str(err["type"])
+    if kind == "extra_forbidden":
+        return "a known setting (this key is not one; check the spelling)"
+    if kind == "missing":
+        return "a value (this field is required)"
+    msg = str(err["msg"])
+    prefix = "Value error, "
+    if msg.startswith(prefix):
+        return msg[len(prefix) :]
+    return f"a valid value ({msg[0].lower()}{msg[1:]})" if msg else "a valid value"
+
+
+def load_spec(
+    target: str,
+    overrides: Sequence[str] = (),
+    *,
+    model: str | None = None,
+    seed: int | None = None,
+) -> LoadedSpec:
+    """``target`` is a scenario name or a YAML file path."""
+    path = Path(target)
+    origin: dict[str, str] = {}
+    if target.endswith((".yaml", ".yml")) or path.is_file():
+        if not path.exists():
+            raise ConfigError(target, "", "an existing scenario file or a scenario name")
+        data = _read_yaml(path)
+        origin[""] = str(path)
+        name = data.pop("scenario", None)
+        if not isinstance(name, str):
+            raise ConfigError(str(path), "scenario", "the name of a registered scenario", name)
+        scenario = get_scenario(name, str(path))
+    else:
+        data = {}
+        origin[""] = f"defaults of scenario '{target}'"
+        scenario = get_scenario(target, "SCENARIO")
+    for item in overrides:
+        keys, value = parse_override(item)
+        _set(data, keys, value, f"--set {item}")
+        origin[".".join(keys)] = f"--set {item}"
+        origin.setdefault(keys[0], f"--set {item}")
+    run_block = data.pop("run", {})
+    if not isinstance(run_block, dict):
+        raise ConfigError(origin.get("run", origin[""]), "run", "a mapping of run options", run_block)
+    if model is not None:
+        run_block["model"] = model
+        origin["run.model"] = "--model"
+    if seed is not None:
+        run_block["seed"] = seed
+        origin["run.seed"] = "--seed"
+    options = _validate(RunOptions, run_block, "run.", origin)
+    config = _validate(scenario.config_model, data, "", origin)
+    assert isinstance(options, RunOptions)
+    return LoadedSpec(scenario=scenario, config=config, options=options, source=origin[""])

@@ -1,0 +1,31 @@
+"""Scenarios by name, through the ``societas.scenarios`` entry-point group (built-ins too)."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from societas.typing import ConfigError
+from societas.typing.scenario import Scenario
+
+__all__ = ["available_scenarios", "get_scenario"]
+
+_GROUP = "societas.scenarios"
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group=_GROUP)}
+
+
+def available_scenarios() -> list[str]:
+    return sorted(_entry_points())
+
+
+def get_scenario(name: str, source: str = "SCENARIO") -> Scenario:
+    eps = _entry_points()
+    if name not in eps:
+        raise ConfigError(
+            source, "scenario", f"a registered scenario ({', '.join(sorted(eps)) or 'none'})", name
+        )
+    factory = eps[name].load()
+    scenario: Scenario = factory()
+    return scenario

@@ -1,0 +1,8 @@
+"""Run store: one SQLite file per run, migrations, readers, exports."""
+
+from __future__ import annotations
+
+from societas.store.migrations import SCHEMA_VERSION
+from societas.store.runstore import DB_NAME, RunStore
+
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "RunStore"]

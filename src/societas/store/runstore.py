@@ -1,0 +1,320 @@
+"""The run store: one SQLite file per run (``<dir>/run.db``, WAL).
+
+Writes happen once per tick, in one transaction that holds the tick's events, their
+``llm_calls`` rows, the run's progress and a snapshot for resuming: a crash loses at most the
+open tick. Readers return typed events or pandas DataFrames.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from societas.store.migrations import SCHEMA_VERSION, migrate
+from societas.typing import Event, EventAdapter, LLMCall, StoreError
+
+__all__ = ["DB_NAME", "RunInfo", "RunStore"]
+
+DB_NAME = "run.db"
+
+RunInfo = dict[str, Any]
+
+_EVENT_COLUMNS = ("seq", "run_id", "tick", "sim_time", "wall_time", "actor", "kind", "parent", "v")
+
+
+class RunStore:
+    """Open with ``RunStore.create(dir, ...)`` for a new run or ``RunStore.open(dir)``."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+
+    # -- opening -------------------------------------------------------------------------
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @classmethod
+    def open(cls, directory: str | Path, *, readonly: bool = False) -> RunStore:
+        """Open an existing run directory; a clear ``StoreError`` if it is not a run store."""
+        directory = Path(directory)
+        path = directory / DB_NAME if directory.is_dir() or not directory.suffix else directory
+        if not path.is_file():
+            raise StoreError(f"{path}: no run store here (expected a run directory with {DB_NAME})")
+        try:
+            if readonly:
+                conn = sqlite3.connect(
+                    f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+                )
+            else:
+                conn = cls._connect(path)
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if not readonly:
+                migrate(conn)
+            elif version != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path}: store schema version {version}, this societas reads "
+                    f"{SCHEMA_VERSION}; open it once read-write to migrate"
+                )
+            conn.execute("SELECT run_id FROM runs LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: not a readable run store ({exc})") from exc
+        return cls(path, conn)
+
+    @classmethod
+    def create(
+        cls,
+        directory: str | Path,
+        *,
+        run_id: str,
+        scenario: str,
+        seed: int,
+        model: str,
+        config: Mapping[str, Any],
+        num_ticks: int,
+        version: str,
+    ) -> RunStore:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / DB_NAME
+        if path.exists():
+            raise StoreError(
+                f"{path}: a run already exists here; use 'societas resume {directory}' "
+                "or choose another --out"
+            )
+        conn = cls._connect(path)
+        migrate(conn)
+        now = time.time()
+        conn.execute(
+            "INSERT INTO runs (run_id, scenario, seed, model, config, status, num_ticks, "
+            "created, updated, societas_version) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+            (run_id, scenario, seed, model, json.dumps(config), num_ticks, now, now, version),
+        )
+        return cls(path, conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def commit_tick(
+        self,
+        events: Sequence[Event],
+        *,
+        ticks_completed: int | None = None,
+        snapshot: tuple[int, int, Mapping[str, Any]] | None = None,
+        status: str | None = None,
+        metrics: Mapping[tuple[str, int], float] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Write a tick's events (and progress, snapshot, metrics) in one transaction.
+
+        ``snapshot`` is ``(tick, next_seq, state)``.
+        """
+        with self._transaction() as conn:
+            _insert_events(conn, events)
+            run_id = self.run_id()
+            if snapshot is not None:
+                tick, next_seq, state = snapshot
+                conn.execute(
+                    "INSERT OR REPLACE INTO snapshots (tick, next_seq, state) VALUES (?, ?, ?)",
+                    (tick, next_seq, json.dumps(state)),
+                )
+            if metrics:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO metrics (run_id, name, tick, value) VALUES (?, ?, ?, ?)",
+                    [(run_id, name, tick, value) for (name, tick), value in metrics.items()],
+                )
+            sets = ["updated = ?"]
+            params: list[Any] = [time.time()]
+            if ticks_completed is not None:
+                sets.append("ticks_completed = ?")
+                params.append(ticks_completed)
+            if status is not None:
+                sets.append("status = ?")
+                params.append(status)
+            if error is not None:
+                sets.append("error = ?")
+                params.append(error)
+            conn.execute(f"UPDATE runs SET {', '.join(sets)}", params)  # noqa: S608 - fixed names
+
+    def set_status(self, status: str, error: str | None = None) -> None:
+        self.commit_tick([], status=status, error=error)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def run_info(self) -> RunInfo:
+        cur = self._conn.execute("SELECT * FROM runs LIMIT 1")
+        row = cur.fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: the runs table is empty")
+        info = dict(zip([d[0] for d in cur.description], row, strict=True))
+        info["config"] = json.loads(info["config"])
+        return info
+
+    def run_id(self) -> str:
+        return str(self.run_info()["run_id"])
+
+    def latest_snapshot(self) -> tuple[int, int, dict[str, Any]] | None:
+        row = self._conn.execute(
+            "SELECT tick, next_seq, state FROM snapshots ORDER BY tick DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return int(row[0]), int(row[1]), json.loads(row[2])
+
+    def next_seq(self) -> int:
+        row = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def iter_events(self, kinds: Iterable[str] | None = None) -> Iterator[Event]:
+        cols = ", ".join(_EVENT_COLUMNS)
+        if kinds is None:
+            cur = self._conn.execute(f"SELECT {cols}, payload FROM events ORDER BY seq")  # noqa: S608
+        else:
+            kinds = list(kinds)
+            marks = ", ".join("?" for _ in kinds)
+            cur = self._conn.execute(
+                f"SELECT {cols}, payload FROM events WHERE kind IN ({marks}) ORDER BY seq",  # noqa: S608
+                kinds,
+            )
+        for row in cur:
+            yield _row_to_event(row)
+
+    def events(self, kinds: Iterable[str] | None = None) -> list[Event]:
+        return list(self.iter_events(kinds))
+
+    def events_df(self, kinds: Iterable[str] | None = None) -> pd.DataFrame:
+        """One row per event: the common columns plus ``payload`` (a dict)."""
+        rows = []
+        for event in self.iter_events(kinds):
+            common = {c: getattr(event, c) for c in _EVENT_COLUMNS}
+            common["payload"] = event.payload()
+            rows.append(common)
+        return pd.DataFrame(rows, columns=[*_EVENT_COLUMNS, "payload"])
+
+    def llm_calls_df(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM llm_calls ORDER BY seq", self._conn)
+
+    def metrics_df(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT name, tick, value FROM metrics ORDER BY name, tick", self._conn)
+
+    def final_metrics(self) -> dict[str, float]:
+        rows = self._conn.execute(
+            "SELECT name, value FROM metrics WHERE tick = -1 ORDER BY name"
+        ).fetchall()
+        return {str(name): float(value) for name, value in rows if value is not None}
+
+    def counts(self) -> dict[str, int]:
+        events = self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        calls, prompt, completion = self._conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0) "
+            "FROM llm_calls"
+        ).fetchone()
+        return {
+            "events": int(events),
+            "llm_calls": int(calls),
+            "prompt_tokens": int(prompt),
+            "completion_tokens": int(completion),
+        }
+
+    # -- export --------------------------------------------------------------------------
+
+    def export_jsonl(self, out: str | Path) -> int:
+        n = 0
+        with Path(out).open("w", encoding="utf-8") as fh:
+            for event in self.iter_events():
+                fh.write(event.model_dump_json() + "\n")
+                n += 1
+        return n
+
+    def export_parquet(self, out: str | Path) -> int:
+        df = self.events_df()
+        df["payload"] = df["payload"].map(lambda p: json.dumps(p, sort_keys=True))
+        df.to_parquet(out, index=False)
+        return len(df)
+
+
+def _insert_events(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
+    if not events:
+        return
+    conn.executemany(
+        "INSERT INTO events (seq, run_id, tick, sim_time, wall_time, actor, kind, parent, v, "
+        "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                e.seq,
+                e.run_id,
+                e.tick,
+                e.sim_time,
+                e.wall_time,
+                e.actor,
+                e.kind,
+                e.parent,
+                e.v,
+                json.dumps(e.payload()),
+            )
+            for e in events
+        ],
+    )
+    calls = [e for e in events if isinstance(e, LLMCall)]
+    if calls:
+        conn.executemany(
+            "INSERT INTO llm_calls (seq, run_id, tick, actor, purpose, model, request_hash, "
+            "prompt_tokens, completion_tokens, status, attempts, repair, error, latency_ms, "
+            "cache_hit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    c.seq,
+                    c.run_id,
+                    c.tick,
+                    c.actor,
+                    c.purpose,
+                    c.model,
+                    c.request_hash,
+                    c.prompt_tokens,
+                    c.completion_tokens,
+                    c.status,
+                    c.attempts,
+                    int(c.repair),
+                    c.error,
+                    c.latency_ms,
+                    int(c.cache_hit),
+                )
+                for c in calls
+            ],
+        )
+
+
+def _row_to_event(row: Sequence[Any]) -> Event:
+    data = dict(zip(_EVENT_COLUMNS, row[:-1], strict=True))
+    data.update(json.loads(row[-1]))
+    return EventAdapter.validate_python(data)
