@@ -8,7 +8,7 @@ from pydantic import Field
 
 from societas.typing import Action
 
-__all__ = ["Harvest", "Reflect", "Speak"]
+__all__ = ["Harvest", "Reflect", "Speak", "harvest_model"]
 
 
 class Harvest(Action):
@@ -28,3 +28,14 @@ class Reflect(Action):
     action_type: ClassVar[str] = "reflect"
 
     reflection: str = Field(max_length=500, description="what to remember next month")
+
+
+def harvest_model(capacity: int) -> type[Harvest]:
+    """``Harvest`` with the catch bounded by the lake's capacity (so the schema says so)."""
+
+    class BoundedHarvest(Harvest):
+        catch: int = Field(ge=0, le=capacity, description="tons of fish to catch this month")
+
+    BoundedHarvest.__name__ = "Harvest"
+    BoundedHarvest.__qualname__ = "Harvest"
+    return BoundedHarvest

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from societas.scenarios.commons.actions import Harvest, Reflect, Speak
+from societas.scenarios.commons.actions import Harvest, Reflect, Speak, harvest_model
 from societas.scenarios.commons.config import CommonsConfig
 from societas.typing import Action, MessageEvent, Observation, OutcomeEvent, ReflectionEvent
 from societas.typing import WorldState as WorldStateEvent
@@ -28,11 +28,7 @@ __all__ = ["Lake", "allocate"]
 
 A = TypeVar("A", bound=Action)
 
-HARVEST = PhaseSpec(
-    name="harvest",
-    action_model=Harvest,
-    instruction="Decide how many tons you catch this month. Give a short reason.",
-)
+HARVEST_INSTRUCTION = "Decide how many tons you catch this month. Give a short reason."
 REFLECT = PhaseSpec(
     name="reflect",
     action_model=Reflect,
@@ -96,6 +92,11 @@ class Lake:
         self.collapsed = False
         self.month_record: dict[str, Any] = {}
         self.rules_text = self._rules()
+        self.harvest_phase = PhaseSpec(
+            name="harvest",
+            action_model=harvest_model(config.capacity),
+            instruction=HARVEST_INSTRUCTION,
+        )
 
     # -- static text (first in every prompt, identical for all fishers) ------------------
 
@@ -127,7 +128,7 @@ class Lake:
         return self.collapsed
 
     def phases(self, tick: int) -> Sequence[PhaseSpec]:
-        phases = [HARVEST]
+        phases = [self.harvest_phase]
         if self.config.communication:
             phases += [discuss_phase(r + 1) for r in range(self.config.discussion_rounds)]
         phases.append(REFLECT)
@@ -158,6 +159,7 @@ class Lake:
             )
         rec = self.month_record
         fields.update(
+            threshold=c.threshold(rec["stock_before"]),
             caught=rec["caught"][agent_id],
             stock_after=rec["stock_after"],
             stock_next=rec["stock_next"],

@@ -1,0 +1,91 @@
+"""Gateway saturation: does the wrapper stack keep ``limit`` requests in flight?
+
+Starts the fake OpenAI server in its own process with a fixed latency, sends every request at
+once through ``Gateway.decide`` over ``build_stack(OpenAIModel(...))`` and compares the wall
+time with the ideal ``ceil(N / limit) * latency``::
+
+    PYTHONPATH=src python benchmarks/gateway_saturation.py --requests 2000 --latency 0.05 --limit 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import time
+
+from societas.llm.gateway import Gateway
+from societas.llm.openai import OpenAIModel
+from societas.llm.wrappers import ConcurrencyLimitedModel, build_stack
+from societas.testing.fake_openai import run_in_subprocess
+from societas.typing import Action, ChatMessage, LanguageModel, LLMRequest
+
+
+class Wait(Action):
+    """The fake server's default answer ``{}`` is a valid ``Wait``."""
+
+    action_type = "wait"
+
+
+def limiter(model: LanguageModel) -> ConcurrencyLimitedModel:
+    """The ``ConcurrencyLimitedModel`` inside a stack."""
+    layer: object = model
+    while not isinstance(layer, ConcurrencyLimitedModel):
+        layer = layer.inner  # type: ignore[attr-defined]
+    return layer
+
+
+async def saturate(base_url: str, n: int, limit: int) -> dict[str, float]:
+    stack = build_stack(
+        OpenAIModel("fake-model", base_url=base_url, api_key="benchmark", timeout_s=30),
+        cache=None,
+        max_concurrency=limit,
+        timeout_s=30,
+        max_attempts=3,
+    )
+    gateway = Gateway(stack)
+    schema = Wait.json_schema()
+    requests = [
+        LLMRequest(
+            messages=(ChatMessage(role="user", content=f"Agent {i}: choose an action."),),
+            json_schema=schema,
+            seed=i,
+        )
+        for i in range(n)
+    ]
+    try:
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        decisions = await asyncio.gather(*(gateway.decide(r, Wait) for r in requests))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    finally:
+        await stack.aclose()
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "ok": sum(d.action is not None for d in decisions),
+        "peak": limiter(stack).peak_in_flight,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--latency", type=float, default=0.05, help="server seconds per request")
+    parser.add_argument("--limit", type=int, default=64, help="max requests in flight")
+    args = parser.parse_args()
+    with run_in_subprocess(latency_s=args.latency) as base_url:
+        result = asyncio.run(saturate(base_url, args.requests, args.limit))
+    ideal = math.ceil(args.requests / args.limit) * args.latency
+    print(f"requests           {args.requests} ({result['ok']:.0f} gave an action)")
+    print(f"limit              {args.limit}")
+    print(f"latency            {args.latency:g} s")
+    print(f"ideal wall time    {ideal:.3f} s")
+    print(f"achieved wall time {result['wall']:.3f} s")
+    print(f"ratio              {result['wall'] / ideal:.3f}")
+    print(f"peak in-flight     {result['peak']:.0f}")
+    print(f"calls/s            {args.requests / result['wall']:.0f}")
+    print(f"client CPU         {result['cpu'] / args.requests * 1e6:.0f} us/request")
+
+
+if __name__ == "__main__":
+    main()
