@@ -107,8 +107,8 @@ class FakeOpenAIServer:
         try:
             while await self._one(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # client gone, or ``stop`` cancelled us: end the connection quietly
         finally:
             self._handlers.discard(task)
             writer.close()

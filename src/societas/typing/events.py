@@ -168,4 +168,4 @@ EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)
 # Kinds describing the process rather than the simulation; absent from reproducibility checks.
 PROCESS_EVENT_KINDS = frozenset({"run_started", "run_resumed", "run_failed"})
 # Fields that differ between runs that are otherwise identical.
-NONREPRODUCIBLE_FIELDS = frozenset({"wall_time", "latency_ms", "cache_hit"})
+NONREPRODUCIBLE_FIELDS = frozenset({"wall_time", "latency_ms", "cache_hit", "attempts"})

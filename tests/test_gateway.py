@@ -1,0 +1,259 @@
+"""The LLM layer: cache, wrappers, gateway validation/repair/fallback, scripted and replay."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+from pydantic import Field
+
+from societas.llm import Gateway, ResponseCache, ScriptedModel, build_stack, create_backend
+from societas.llm.registry import BackendOptions, parse_spec
+from societas.llm.replay import ReplayModel
+from societas.llm.wrappers import CachedModel, ConcurrencyLimitedModel, RetryingModel, TimeoutModel
+from societas.typing import (
+    Action,
+    BackendError,
+    ChatMessage,
+    ConfigError,
+    LLMRequest,
+    LLMResponse,
+    ReplayMissError,
+    Sampling,
+)
+
+
+class Pick(Action):
+    action_type: ClassVar[str] = "pick"
+    n: int = Field(ge=0, le=10)
+
+
+def req(text: str = "hi", seed: int = 1, **kw: object) -> LLMRequest:
+    return LLMRequest(
+        messages=(ChatMessage(role="user", content=text),),
+        json_schema=Pick.json_schema(),
+        seed=seed,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+class Canned:
+    """A backend answering from a list, recording every request it saw."""
+
+    model_id = "canned"
+
+    def __init__(self, answers: list[str | BackendError], delay: float = 0.0) -> None:
+        self.answers = list(answers)
+        self.seen: list[LLMRequest] = []
+        self.delay = delay
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        self.seen.append(request)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, BackendError):
+            raise answer
+        return LLMResponse(text=answer, model=self.model_id, prompt_tokens=3, completion_tokens=2)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_cache_key_depends_on_everything_that_shapes_the_answer() -> None:
+    base = req()
+    assert base.cache_key("m") == req().cache_key("m")
+    assert base.cache_key("m") != base.cache_key("other")
+    assert base.cache_key("m") != req(seed=2).cache_key("m")
+    assert base.cache_key("m") != req("hello").cache_key("m")
+    hotter = base.model_copy(update={"sampling": Sampling(temperature=1.0)})
+    assert base.cache_key("m") != hotter.cache_key("m")
+    # purpose/actor/context describe the call but do not change the answer
+    tagged = base.model_copy(update={"purpose": "x", "actor": "a", "context": {"k": 1}})
+    assert base.cache_key("m") == tagged.cache_key("m")
+
+
+def test_gateway_valid_answer_gives_action_and_accounting() -> None:
+    gw = Gateway(Canned(['{"n": 3}']))
+    decision = asyncio.run(gw.decide(req(), Pick))
+    assert isinstance(decision.action, Pick)
+    assert decision.action.n == 3
+    assert [c.status for c in decision.calls] == ["ok"]
+    assert gw.totals.calls == 1
+    assert gw.totals.prompt_tokens == 3
+    assert gw.totals.completion_tokens == 2
+
+
+def test_gateway_extracts_json_from_chatter() -> None:
+    gw = Gateway(Canned(['Sure! ```json\n{"n": 4}\n``` hope it helps']))
+    decision = asyncio.run(gw.decide(req(), Pick))
+    assert decision.action == Pick(n=4)
+
+
+def test_gateway_repairs_once_with_the_error_in_the_prompt() -> None:
+    backend = Canned(['{"n": 99}', '{"n": 5}'])
+    gw = Gateway(backend)
+    decision = asyncio.run(gw.decide(req(), Pick))
+    assert decision.action == Pick(n=5)
+    assert [c.status for c in decision.calls] == ["invalid", "ok"]
+    assert decision.calls[1].repair
+    repair_prompt = backend.seen[1].messages[-1].content
+    assert "n" in repair_prompt
+    assert "less than or equal to 10" in repair_prompt
+    assert backend.seen[1].messages[-2].content == '{"n": 99}'
+    assert backend.seen[1].purpose.endswith(":repair")
+
+
+def test_gateway_reports_failure_after_a_failed_repair() -> None:
+    gw = Gateway(Canned(["not json at all"]))
+    decision = asyncio.run(gw.decide(req(), Pick))
+    assert decision.action is None
+    assert decision.failure == "invalid_output"
+    assert decision.raw_output == "not json at all"
+    assert len(decision.calls) == 2
+    assert gw.totals.invalid == 2
+
+
+def test_gateway_without_repair_fails_after_one_call() -> None:
+    gw = Gateway(Canned(["nope"]), repair=False)
+    decision = asyncio.run(gw.decide(req(), Pick))
+    assert decision.failure == "invalid_output"
+    assert len(decision.calls) == 1
+
+
+def test_gateway_backend_error_is_reported_not_raised() -> None:
+    gw = Gateway(Canned([BackendError("down", retryable=False)]))
+    decision = asyncio.run(gw.decide(req(), Pick))
+    assert decision.action is None
+    assert decision.failure == "backend_error"
+    assert decision.calls[0].status == "error"
+    assert "down" in (decision.error or "")
+
+
+def test_retry_backs_off_and_counts_attempts() -> None:
+    backend = Canned([BackendError("busy", retry_after=0.01), BackendError("busy"), '{"n": 1}'])
+    model = RetryingModel(backend, max_attempts=4, base_delay_s=0.001)
+    response = asyncio.run(model.generate(req()))
+    assert response.attempts == 3
+    assert model.retries == 2
+
+
+def test_retry_gives_up_after_max_attempts_and_skips_non_retryable() -> None:
+    backend = Canned([BackendError("busy")])
+    model = RetryingModel(backend, max_attempts=3, base_delay_s=0.001)
+    with pytest.raises(BackendError) as info:
+        asyncio.run(model.generate(req()))
+    assert info.value.attempts == 3
+    assert len(backend.seen) == 3
+    fatal = Canned([BackendError("bad request", retryable=False)])
+    with pytest.raises(BackendError):
+        asyncio.run(RetryingModel(fatal, base_delay_s=0.001).generate(req()))
+    assert len(fatal.seen) == 1
+
+
+def test_retry_delay_honours_retry_after_and_caps() -> None:
+    model = RetryingModel(Canned(["{}"]), base_delay_s=0.5, max_delay_s=4.0)
+    for attempt in range(8):
+        assert 0 <= model.delay(attempt, None) <= 4.0
+    assert model.delay(0, 2.5) >= 2.5
+
+
+def test_timeout_becomes_retryable_backend_error() -> None:
+    model = TimeoutModel(Canned(['{"n": 1}'], delay=1.0), timeout_s=0.05)
+    with pytest.raises(BackendError) as info:
+        asyncio.run(model.generate(req()))
+    assert info.value.retryable
+
+
+def test_concurrency_limit_bounds_in_flight_and_reaches_it() -> None:
+    limited = ConcurrencyLimitedModel(Canned(['{"n": 1}'], delay=0.02), limit=4)
+
+    async def go() -> None:
+        await asyncio.gather(*(limited.generate(req(seed=i)) for i in range(20)))
+
+    asyncio.run(go())
+    assert limited.peak_in_flight == 4
+
+
+def test_response_cache_serves_repeats(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "c.db")
+    backend = Canned(['{"n": 2}'])
+    model = CachedModel(backend, cache)
+    first = asyncio.run(model.generate(req()))
+    second = asyncio.run(model.generate(req()))
+    assert not first.cached
+    assert second.cached
+    assert second.attempts == 0
+    assert second.text == first.text
+    assert len(backend.seen) == 1
+    assert cache.models() == ["canned"]
+    cache.close()
+    reopened = ResponseCache(tmp_path / "c.db")
+    assert len(reopened) == 1
+    reopened.close()
+
+
+def test_replay_answers_from_cache_and_names_the_missing_hash(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "c.db")
+    asyncio.run(CachedModel(Canned(['{"n": 7}']), cache).generate(req()))
+    replay = ReplayModel(cache)
+    assert replay.model_id == "canned"
+    assert asyncio.run(replay.generate(req())).text == '{"n": 7}'
+    with pytest.raises(ReplayMissError) as info:
+        asyncio.run(replay.generate(req(seed=99)))
+    assert req(seed=99).cache_key("canned") in str(info.value)
+    assert not info.value.retryable
+    cache.close()
+
+
+def test_replay_of_an_empty_cache_is_a_config_error(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "empty.db")
+    with pytest.raises(ConfigError):
+        ReplayModel(cache)
+    cache.close()
+
+
+def test_scripted_model_is_deterministic_per_seed() -> None:
+    def policy(request: LLMRequest, rng: np.random.Generator) -> str:
+        return json.dumps({"n": int(rng.integers(0, 10))})
+
+    model = ScriptedModel(policy)
+
+    async def go() -> list[str]:
+        answers = await asyncio.gather(*(model.generate(req(seed=s)) for s in range(30)))
+        return [a.text for a in answers]
+
+    first = asyncio.run(go())
+    assert first == asyncio.run(go())
+    assert len(set(first)) > 1
+
+
+def test_backend_registry_and_specs(tmp_path: Path) -> None:
+    assert parse_spec("openai:qwen2.5-7b") == ("openai", "qwen2.5-7b")
+    assert parse_spec("local") == ("local", None)
+    with pytest.raises(ConfigError):
+        create_backend("nonsense", BackendOptions())
+    with pytest.raises(ConfigError):
+        create_backend("scripted", BackendOptions())  # no policy
+    with pytest.raises(ConfigError):
+        create_backend("replay", BackendOptions())  # no cache
+    with pytest.raises(ConfigError):
+        create_backend("openai", BackendOptions())  # no model name
+
+
+def test_build_stack_order_cache_outermost(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "c.db")
+    stack = build_stack(
+        Canned(["{}"]), cache=cache, max_concurrency=3, timeout_s=5, max_attempts=2
+    )
+    layers = []
+    node: object = stack
+    while hasattr(node, "inner"):
+        layers.append(type(node).__name__)
+        node = node.inner
+    assert layers == ["CachedModel", "RetryingModel", "ConcurrencyLimitedModel", "TimeoutModel"]
+    cache.close()
