@@ -52,7 +52,9 @@ def test_stochastic_allocation_is_random_but_fair_in_expectation() -> None:
         totals += allocate([60, 60], 60, "stochastic", rng)
     share = totals[0] / totals.sum()
     assert 0.45 < share < 0.55
-    draws = {tuple(allocate([60, 60], 60, "stochastic", np.random.default_rng(s))) for s in range(5)}
+    draws = {
+        tuple(allocate([60, 60], 60, "stochastic", np.random.default_rng(s))) for s in range(5)
+    }
     assert len(draws) > 1  # random, not a fixed split
 
 
@@ -82,14 +84,21 @@ def test_month_follows_govsims_order_and_regrowth() -> None:
     obs = lake.observe(ids[0], 0, phases[1])
     assert "10" in obs.text
     assert "20" in obs.text  # everyone's catch is public in the discussion
-    percepts = lake.resolve(0, phases[1], {ids[0]: Speak(message="hold back"),
-                                           ids[1]: Speak(message="")}, rng, rec)
+    percepts = lake.resolve(
+        0, phases[1], {ids[0]: Speak(message="hold back"), ids[1]: Speak(message="")}, rng, rec
+    )
     assert any("hold back" in p.text for p in percepts[ids[1]])
     lake.resolve(0, phases[2], {i: Reflect(reflection="ok") for i in ids}, rng, rec)
     assert lake.stock == 60  # 30 left, doubled
     kinds = [k for k, _ in rec.events]
-    assert kinds == ["WorldState", "OutcomeEvent", "MessageEvent", "ReflectionEvent",
-                     "ReflectionEvent", "WorldState"]
+    assert kinds == [
+        "WorldState",
+        "OutcomeEvent",
+        "MessageEvent",
+        "ReflectionEvent",
+        "ReflectionEvent",
+        "WorldState",
+    ]
 
 
 def test_collapse_and_capacity() -> None:
@@ -97,14 +106,19 @@ def test_collapse_and_capacity() -> None:
     assert [p.name for p in phases] == ["harvest", "reflect"]
     ids = list(lake.agent_ids())
     rec = ListRecorder()
-    lake.resolve(0, phases[0], {ids[0]: Harvest(catch=48), ids[1]: Harvest(catch=48)},
-                 np.random.default_rng(0), rec)
+    lake.resolve(
+        0,
+        phases[0],
+        {ids[0]: Harvest(catch=48), ids[1]: Harvest(catch=48)},
+        np.random.default_rng(0),
+        rec,
+    )
     assert lake.is_over()  # 4 tons < 5
     lake2, phases2 = lake_and_phases(agents=2, communication=False)
-    lake2.resolve(0, phases2[0], {i: Harvest(catch=1) for i in ids}, np.random.default_rng(0),
-                  rec)
-    lake2.resolve(0, phases2[1], {i: Reflect(reflection="") for i in ids},
-                  np.random.default_rng(0), rec)
+    lake2.resolve(0, phases2[0], {i: Harvest(catch=1) for i in ids}, np.random.default_rng(0), rec)
+    lake2.resolve(
+        0, phases2[1], {i: Reflect(reflection="") for i in ids}, np.random.default_rng(0), rec
+    )
     assert lake2.stock == 100  # 98 doubled, capped at capacity
 
 
@@ -122,21 +136,34 @@ def test_harvest_schema_bounded_by_capacity() -> None:
     assert schema["properties"]["catch"]["maximum"] == 70
 
 
-def outcome(month: int, before: int, wanted: dict[str, int], caught: dict[str, int],
-            collapsed: bool = False) -> Event:
+def outcome(
+    month: int, before: int, wanted: dict[str, int], caught: dict[str, int], collapsed: bool = False
+) -> Event:
     after = before - sum(caught.values())
     return OutcomeEvent(
-        seq=month, run_id="r", tick=month - 1, wall_time=time.time(), phase="harvest",
-        data={"month": month, "stock_before": before, "wanted": wanted, "caught": caught,
-              "stock_after": after, "stock_next": 0 if collapsed else min(100, 2 * after),
-              "collapsed": collapsed},
+        seq=month,
+        run_id="r",
+        tick=month - 1,
+        wall_time=time.time(),
+        phase="harvest",
+        data={
+            "month": month,
+            "stock_before": before,
+            "wanted": wanted,
+            "caught": caught,
+            "stock_after": after,
+            "stock_next": 0 if collapsed else min(100, 2 * after),
+            "collapsed": collapsed,
+        },
     )
 
 
 def test_metrics_match_hand_computed_values() -> None:
     config = CommonsConfig(agents=2, months=3)
     events: list[Event] = [
-        outcome(1, 100, {"a": 10, "b": 30}, {"a": 10, "b": 30}),  # f(100)=25 for 2 fishers: b is over
+        outcome(
+            1, 100, {"a": 10, "b": 30}, {"a": 10, "b": 30}
+        ),  # f(100)=25 for 2 fishers: b is over
         outcome(2, 100, {"a": 20, "b": 20}, {"a": 20, "b": 20}),  # none over 25
         outcome(3, 100, {"a": 50, "b": 48}, {"a": 50, "b": 48}, collapsed=True),
     ]
@@ -164,8 +191,16 @@ def test_metrics_survival_never_collapsed_and_optimum() -> None:
 
 def test_metrics_count_fallbacks() -> None:
     config = CommonsConfig(agents=1, months=1)
-    ev = ActionEvent(seq=0, run_id="r", tick=0, wall_time=0.0, phase="harvest",
-                     action_type="harvest", data={"catch": 0}, fallback=True)
+    ev = ActionEvent(
+        seq=0,
+        run_id="r",
+        tick=0,
+        wall_time=0.0,
+        phase="harvest",
+        action_type="harvest",
+        data={"catch": 0},
+        fallback=True,
+    )
     m = commons_metrics(config, [ev])
     assert m["months_played"] == 0
 

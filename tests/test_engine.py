@@ -70,10 +70,20 @@ def build_sim(
         version="test",
     )
     minds = {p.id: Mind(p, sampling=Sampling()) for p in personas}
-    gateway = Gateway(build_stack(backend, cache=None, max_concurrency=64, timeout_s=None,
-                                  max_attempts=1))
-    return Simulation(scenario=scenario, config=config, world=world, minds=minds,
-                      gateway=gateway, store=store, seed=0, rng=rng, deadline_s=deadline_s)
+    gateway = Gateway(
+        build_stack(backend, cache=None, max_concurrency=64, timeout_s=None, max_attempts=1)
+    )
+    return Simulation(
+        scenario=scenario,
+        config=config,
+        world=world,
+        minds=minds,
+        gateway=gateway,
+        store=store,
+        seed=0,
+        rng=rng,
+        deadline_s=deadline_s,
+    )
 
 
 def test_all_decisions_of_a_phase_are_in_flight_at_once(tmp_path: Path) -> None:
@@ -90,8 +100,9 @@ def test_deadline_replaces_a_stalled_decision_with_a_recorded_fallback(tmp_path:
     events = sim.store.events()
     fallbacks = [e for e in events if e.kind == "decision_fallback"]
     assert [(e.actor, e.reason) for e in fallbacks] == [("fisher_2", "deadline")] * 2
-    stalled = [e for e in events if e.kind == "action" and e.actor == "fisher_2"
-               and e.phase == "harvest"]
+    stalled = [
+        e for e in events if e.kind == "action" and e.actor == "fisher_2" and e.phase == "harvest"
+    ]
     assert all(e.fallback and e.data["catch"] == 0 for e in stalled)
     assert metrics["months_played"] == 2
     assert sim.store.run_info()["status"] == "completed"
@@ -112,8 +123,9 @@ def test_replay_reproduces_a_recorded_run_without_the_policy(
     run_commons: Callable[..., Path], tmp_path: Path
 ) -> None:
     recorded = run_commons(seed=2, name="recorded")
-    replayed = run_commons(f"run.cache={recorded / 'cache.db'}", seed=2, model="replay",
-                           name="replayed")
+    replayed = run_commons(
+        f"run.cache={recorded / 'cache.db'}", seed=2, model="replay", name="replayed"
+    )
     a = RunStore.open(recorded, readonly=True).events()
     b = RunStore.open(replayed, readonly=True).events()
     assert first_difference(a, b) is None
@@ -126,8 +138,9 @@ def test_replay_with_another_seed_misses_and_falls_back(
     run_commons: Callable[..., Path],
 ) -> None:
     recorded = run_commons("months=1", seed=2, name="rec")
-    other = run_commons("months=1", f"run.cache={recorded / 'cache.db'}", seed=3,
-                        model="replay", name="miss")
+    other = run_commons(
+        "months=1", f"run.cache={recorded / 'cache.db'}", seed=3, model="replay", name="miss"
+    )
     events = RunStore.open(other, readonly=True).events()
     errors = [e for e in events if e.kind == "llm_call" and e.status == "error"]
     assert errors
@@ -161,8 +174,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(
     run_commons: Callable[..., Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "killed"
-    proc = subprocess.run([sys.executable, "-c", KILLER, str(out), "3"], check=False,
-                          capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER, str(out), "3"], check=False, capture_output=True, timeout=120
+    )
     assert proc.returncode == -signal.SIGKILL
     store = RunStore.open(out, readonly=True)
     assert store.run_info()["status"] == "running"
@@ -194,7 +208,7 @@ def test_snapshot_holds_world_minds_and_rng(run_commons: Callable[..., Path]) ->
     out = run_commons("months=2", seed=1)
     snap = RunStore.open(out, readonly=True).latest_snapshot()
     assert snap is not None
-    tick, next_seq, state = snap
+    tick, _next_seq, state = snap
     assert tick == 1
     assert set(state) == {"world", "minds", "rng"}
     assert state["minds"]["fisher_1"]["memory"]

@@ -247,9 +247,7 @@ def test_backend_registry_and_specs(tmp_path: Path) -> None:
 
 def test_build_stack_order_cache_outermost(tmp_path: Path) -> None:
     cache = ResponseCache(tmp_path / "c.db")
-    stack = build_stack(
-        Canned(["{}"]), cache=cache, max_concurrency=3, timeout_s=5, max_attempts=2
-    )
+    stack = build_stack(Canned(["{}"]), cache=cache, max_concurrency=3, timeout_s=5, max_attempts=2)
     layers = []
     node: object = stack
     while hasattr(node, "inner"):

@@ -61,7 +61,7 @@ def _errors() -> Iterator[None]:
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         raise typer.Exit(130) from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - last resort: one clear line, exit 1
         if _DEBUG["on"]:
             traceback.print_exc()
         err_console.print(
@@ -150,7 +150,9 @@ def run(
         list[str] | None, typer.Option("--set", help="Override a setting: key=value.")
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory.")] = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible URL.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="OpenAI-compatible URL.")
+    ] = None,
     api_key: Annotated[
         str | None, typer.Option("--api-key", help="API key (or SOCIETAS_API_KEY/OPENAI_API_KEY).")
     ] = None,
@@ -241,7 +243,7 @@ def export(
             "parquet": lambda s, p: s.export_parquet(p),
         }
         if fmt not in writers:
-            from societas.typing import ConfigError  # noqa: PLC0415
+            from societas.typing import ConfigError
 
             raise ConfigError("--format", "format", "jsonl or parquet", fmt)
         target = out or run_dir / f"events.{fmt}"
@@ -254,7 +256,7 @@ def export(
 def report(run_dir: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
     """Write plots and an HTML page into RUN_DIR/report/."""
     with _errors():
-        from societas.analysis.report import write_report  # noqa: PLC0415 - matplotlib is slow
+        from societas.analysis.report import write_report
 
         RunStore.open(run_dir, readonly=True).close()
         page = write_report(run_dir)

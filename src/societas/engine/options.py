@@ -14,7 +14,9 @@ class RunOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seed: int = Field(default=0, ge=0, lt=2**31, description="the run's one seed")
-    model: str = Field(default="local", description="model spec: local, scripted, replay, openai:<m>")
+    model: str = Field(
+        default="local", description="model spec: local, scripted, replay, openai:<m>"
+    )
     base_url: str | None = Field(default=None, description="OpenAI-compatible server URL")
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)

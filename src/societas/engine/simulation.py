@@ -223,12 +223,8 @@ class Simulation:
         tasks: dict[str, asyncio.Task[Decision]] = {}
         for agent_id, obs in observations.items():
             seed = derive_seed(self.seed, tick, phase.name, agent_id)
-            request = self.minds[agent_id].build_request(
-                obs, phase, self.world.rules_text, seed
-            )
-            tasks[agent_id] = asyncio.create_task(
-                self.gateway.decide(request, phase.action_model)
-            )
+            request = self.minds[agent_id].build_request(obs, phase, self.world.rules_text, seed)
+            tasks[agent_id] = asyncio.create_task(self.gateway.decide(request, phase.action_model))
         if not tasks:
             return {}
         done, pending = await asyncio.wait(tasks.values(), timeout=self.deadline_s)

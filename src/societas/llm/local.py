@@ -71,7 +71,7 @@ class LocalModel:
         with self._load_lock:
             if self._llama is None:
                 try:
-                    from llama_cpp import Llama  # noqa: PLC0415 - optional dependency
+                    from llama_cpp import Llama
                 except ImportError as exc:
                     raise ConfigError(
                         "--model",
@@ -92,7 +92,7 @@ class LocalModel:
         key = json.dumps(schema, sort_keys=True)
         grammar = self._grammars.get(key)
         if grammar is None:
-            from llama_cpp import LlamaGrammar  # noqa: PLC0415
+            from llama_cpp import LlamaGrammar
 
             grammar = LlamaGrammar.from_json_schema(key, verbose=False)
             self._grammars[key] = grammar

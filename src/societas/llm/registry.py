@@ -40,7 +40,9 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     name, sep, arg = spec.partition(":")
     name = name.strip().lower()
     if not name:
-        raise ConfigError("--model", "model", "a spec like local, scripted, replay, openai:<model>", spec)
+        raise ConfigError(
+            "--model", "model", "a spec like local, scripted, replay, openai:<model>", spec
+        )
     return name, (arg if sep else None) or None
 
 
@@ -67,21 +69,21 @@ def create_backend(spec: str, options: BackendOptions) -> LanguageModel:
 
 
 def local_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
-    from societas.llm.local import LocalModel  # noqa: PLC0415 - heavy optional import
+    from societas.llm.local import LocalModel
 
     return LocalModel(Path(arg) if arg else None, n_ctx=options.n_ctx)
 
 
 def scripted_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
-    from societas.llm.scripted import ScriptedModel  # noqa: PLC0415
+    from societas.llm.scripted import ScriptedModel
 
     if options.scripted_policy is None:
         raise ConfigError("--model", "model", "a scenario that ships a scripted policy", "scripted")
-    return ScriptedModel(options.scripted_policy, model_id="scripted" if not arg else arg)
+    return ScriptedModel(options.scripted_policy, model_id=arg or "scripted")
 
 
 def replay_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
-    from societas.llm.replay import ReplayModel  # noqa: PLC0415
+    from societas.llm.replay import ReplayModel
 
     if options.cache is None:
         raise ConfigError("--model", "model", "a response cache to replay from (--cache)", "replay")
@@ -89,7 +91,7 @@ def replay_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
 
 
 def openai_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
-    from societas.llm.openai import OpenAIModel  # noqa: PLC0415
+    from societas.llm.openai import OpenAIModel
 
     if not arg:
         raise ConfigError("--model", "model", "openai:<model name>", "openai")

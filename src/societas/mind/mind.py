@@ -61,9 +61,7 @@ class Mind:
         parts: list[str] = []
         memories = self.memory.retrieve()
         if memories:
-            parts.append(
-                "What you remember:\n" + "\n".join(f"- {m.text}" for m in memories)
-            )
+            parts.append("What you remember:\n" + "\n".join(f"- {m.text}" for m in memories))
         parts.append(observation.text)
         if phase.instruction:
             parts.append(phase.instruction)

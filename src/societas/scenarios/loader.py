@@ -161,7 +161,9 @@ def load_spec(
         origin.setdefault(keys[0], f"--set {item}")
     run_block = data.pop("run", {})
     if not isinstance(run_block, dict):
-        raise ConfigError(origin.get("run", origin[""]), "run", "a mapping of run options", run_block)
+        raise ConfigError(
+            origin.get("run", origin[""]), "run", "a mapping of run options", run_block
+        )
     if model is not None:
         run_block["model"] = model
         origin["run.model"] = "--model"

@@ -79,7 +79,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     """Apply pending migrations, each in its own transaction. Returns the new version."""
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:
-        from societas.typing import StoreError  # noqa: PLC0415
+        from societas.typing import StoreError
 
         raise StoreError(
             f"store schema version {version} is newer than this societas "

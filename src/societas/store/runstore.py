@@ -150,7 +150,8 @@ class RunStore:
                 )
             if metrics:
                 conn.executemany(
-                    "INSERT OR REPLACE INTO metrics (run_id, name, tick, value) VALUES (?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO metrics (run_id, name, tick, value) "
+                    "VALUES (?, ?, ?, ?)",
                     [(run_id, name, tick, value) for (name, tick), value in metrics.items()],
                 )
             sets = ["updated = ?"]
@@ -225,7 +226,9 @@ class RunStore:
         return pd.read_sql_query("SELECT * FROM llm_calls ORDER BY seq", self._conn)
 
     def metrics_df(self) -> pd.DataFrame:
-        return pd.read_sql_query("SELECT name, tick, value FROM metrics ORDER BY name, tick", self._conn)
+        return pd.read_sql_query(
+            "SELECT name, tick, value FROM metrics ORDER BY name, tick", self._conn
+        )
 
     def final_metrics(self) -> dict[str, float]:
         rows = self._conn.execute(

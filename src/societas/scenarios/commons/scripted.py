@@ -41,7 +41,9 @@ def commons_policy(request: LLMRequest, rng: np.random.Generator) -> str:
     if phase == "reflect":
         left = int(ctx.get("stock_after", 0))
         return json.dumps(
-            {"reflection": f"{left} tons were left after month {ctx.get('month')}; "
-             f"keep catches near the sustainable share."}
+            {
+                "reflection": f"{left} tons were left after month {ctx.get('month')}; "
+                f"keep catches near the sustainable share."
+            }
         )
     return json.dumps({})

@@ -49,9 +49,7 @@ def discuss_phase(round_no: int) -> PhaseSpec:
     )
 
 
-def allocate(
-    wanted: Sequence[int], stock: int, mode: str, rng: np.random.Generator
-) -> list[int]:
+def allocate(wanted: Sequence[int], stock: int, mode: str, rng: np.random.Generator) -> list[int]:
     """Cut requests down to the stock. Returns tons caught per fisher, in input order."""
     want = np.asarray(wanted, dtype=np.int64)
     total = int(want.sum())
