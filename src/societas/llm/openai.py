@@ -5,6 +5,10 @@ vLLM, SGLang, Ollama, llama.cpp's server and hosted APIs. The action schema goes
 none) for that request and every later one. Failures become ``BackendError``s: 408, 429, 5xx,
 network errors, timeouts and unreadable answers are retryable, other 4xx are not. The API key
 never appears in a message or a repr.
+
+Transport is aiohttp (HTTP/1.1 keep-alive): httpx 0.28 / httpcore 1.0 spends milliseconds of CPU
+per request in its connection pool once dozens of requests are in flight. Proxy and netrc
+settings in the environment are not read.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
+import aiohttp
 
 from societas.typing import BackendError, ConfigError, LLMRequest, LLMResponse
 
@@ -30,8 +35,20 @@ _PLAINER: dict[ResponseFormatMode, ResponseFormatMode] = {
 _FORMAT_WORDS = ("response_format", "json_schema", "json_object")
 
 
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    status: int
+    reason: str
+    body: bytes
+    retry_after: str | None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
 class OpenAIModel:
-    """Chat completions over HTTP/1.1 keep-alive, one pooled client per model."""
+    """Chat completions over one pooled HTTP session per model (opened on first use)."""
 
     def __init__(
         self,
@@ -62,7 +79,8 @@ class OpenAIModel:
             or os.environ.get("OPENAI_API_KEY")
             or None
         )
-        self._client: httpx.AsyncClient | None = None
+        self._url = url + "/chat/completions"
+        self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
         key = "***" if self._api_key else None
@@ -71,19 +89,19 @@ class OpenAIModel:
     async def generate(self, request: LLMRequest) -> LLMResponse:
         while True:
             mode = self.response_format_mode
-            response = await self._post(self._body(request, mode))
-            if response.is_success:
-                return self._parse(response)
-            if request.json_schema is not None and _rejects_format(response, mode):
+            reply = await self._post(self._body(request, mode))
+            if 200 <= reply.status < 300:
+                return self._parse(reply)
+            if request.json_schema is not None and _rejects_format(reply, mode):
                 if self.response_format_mode == mode:  # concurrent requests downgrade once
                     self.response_format_mode = _PLAINER[mode]
                 continue
-            raise self._http_error(response)
+            raise self._http_error(reply)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def _body(self, request: LLMRequest, mode: ResponseFormatMode) -> bytes:
         sampling = request.sampling
@@ -104,40 +122,44 @@ class OpenAIModel:
             body["response_format"] = {"type": "json_object"}
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
-    def _client_for_loop(self) -> httpx.AsyncClient:
-        if self._client is None:
+    def _session_for_loop(self) -> aiohttp.ClientSession:
+        if self._session is None:
             headers = {"Content-Type": "application/json"}
             if self._api_key:
                 headers["Authorization"] = f"Bearer {self._api_key}"
-            self._client = httpx.AsyncClient(
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.max_connections, keepalive_timeout=30),
                 headers=headers,
-                timeout=httpx.Timeout(self.timeout_s),
-                limits=httpx.Limits(
-                    max_connections=self.max_connections,
-                    max_keepalive_connections=self.max_connections,
-                    keepalive_expiry=30.0,
-                ),
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
-        return self._client
+        return self._session
 
-    async def _post(self, body: bytes) -> httpx.Response:
-        url = self.base_url + "/chat/completions"
+    async def _post(self, body: bytes) -> _Reply:
         try:
-            return await self._client_for_loop().post(url, content=body)
-        except httpx.TimeoutException as exc:
+            async with self._session_for_loop().post(self._url, data=body) as response:
+                return _Reply(
+                    response.status,
+                    response.reason or "",
+                    await response.read(),
+                    response.headers.get("Retry-After"),
+                )
+        except TimeoutError as exc:
             raise BackendError(
-                f"{self.model_id}: no answer from {url} within {self.timeout_s:g} s",
+                f"{self.model_id}: no answer from {self._url} within {self.timeout_s:g} s",
                 retryable=True,
             ) from exc
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise BackendError(
-                self._scrub(f"{self.model_id}: cannot reach {url}: {type(exc).__name__}: {exc}"),
+                self._scrub(
+                    f"{self.model_id}: cannot reach {self._url}: {type(exc).__name__}: {exc}"
+                ),
                 retryable=True,
             ) from exc
 
-    def _parse(self, response: httpx.Response) -> LLMResponse:
+    def _parse(self, reply: _Reply) -> LLMResponse:
         try:
-            data = json.loads(response.content)
+            data = json.loads(reply.body)
             choice = data["choices"][0]
             content = choice["message"].get("content")
             if not isinstance(content, str | None):
@@ -145,8 +167,8 @@ class OpenAIModel:
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise BackendError(
                 self._scrub(
-                    f"{self.model_id}: unreadable answer from {self.base_url} "
-                    f"(expected JSON with choices[0].message): {_snippet(response.text)}"
+                    f"{self.model_id}: unreadable answer from {self._url} "
+                    f"(expected JSON with choices[0].message): {_snippet(reply.text)}"
                 ),
                 retryable=True,
             ) from exc
@@ -162,15 +184,12 @@ class OpenAIModel:
             finish_reason=reason if isinstance(reason, str) else None,
         )
 
-    def _http_error(self, response: httpx.Response) -> BackendError:
-        status = response.status_code
-        retry_after = None
-        if status in (429, 503):
-            retry_after = _seconds(response.headers.get("retry-after"))
-        message = f"{self.model_id}: HTTP {status} from {self.base_url}: {_detail(response)}"
+    def _http_error(self, reply: _Reply) -> BackendError:
+        retry_after = _seconds(reply.retry_after) if reply.status in (429, 503) else None
+        message = f"{self.model_id}: HTTP {reply.status} from {self._url}: {_detail(reply)}"
         return BackendError(
             self._scrub(message),
-            retryable=status in (408, 429) or status >= 500,
+            retryable=reply.status in (408, 429) or reply.status >= 500,
             retry_after=retry_after,
         )
 
@@ -178,24 +197,24 @@ class OpenAIModel:
         return text.replace(self._api_key, "***") if self._api_key else text
 
 
-def _rejects_format(response: httpx.Response, mode: ResponseFormatMode) -> bool:
+def _rejects_format(reply: _Reply, mode: ResponseFormatMode) -> bool:
     """A 400/422 that blames ``response_format``, while a plainer mode is left to try."""
-    if mode == "none" or response.status_code not in (400, 422):
+    if mode == "none" or reply.status not in (400, 422):
         return False
-    text = response.text.lower()
+    text = reply.text.lower()
     return any(word in text for word in _FORMAT_WORDS)
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(reply: _Reply) -> str:
     """The server's error message (OpenAI's ``{"error": {"message": ...}}``) or the raw body."""
     try:
-        error = json.loads(response.content)["error"]
+        error = json.loads(reply.body)["error"]
         message = error["message"] if isinstance(error, dict) else error
         if isinstance(message, str) and message:
             return _snippet(message)
     except (ValueError, KeyError, TypeError):
         pass
-    return _snippet(response.text) or response.reason_phrase
+    return _snippet(reply.text) or reply.reason
 
 
 def _snippet(text: str, limit: int = 300) -> str:

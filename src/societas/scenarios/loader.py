@@ -86,6 +86,8 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    except RecursionError as exc:
+        raise ConfigError(f"--set {item}", key, "a value nested less deeply", "too deep") from exc
     return path, value
 
 
@@ -111,11 +113,22 @@ def _validate(
         err = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in err["loc"])
         field = f"{prefix}{loc}" if loc else prefix.rstrip(".")
-        top = f"{prefix}{err['loc'][0]}" if err["loc"] else prefix.rstrip(".")
-        source = origin.get(field) or origin.get(top) or origin.get("") or "config"
+        source = _source_of(field, origin)
         expected = _expected(err)
         got = err.get("input") if err["type"] != "missing" else None
         raise ConfigError(source, field, expected, got) from exc
+
+
+def _source_of(field: str, origin: Mapping[str, str]) -> str:
+    """Which input set ``field``: the --set that wrote it, above or below it, else the file."""
+    related = [
+        key
+        for key in origin
+        if key and (key == field or key.startswith(field + ".") or field.startswith(key + "."))
+    ]
+    if related:
+        return origin[max(related, key=len)]
+    return origin.get("", "config")
 
 
 def _expected(err: Mapping[str, Any]) -> str:

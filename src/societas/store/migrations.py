@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from societas.typing.errors import StoreError
+
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
 MIGRATIONS: list[str] = [
@@ -75,14 +77,12 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def migrate(conn: sqlite3.Connection) -> int:
+def migrate(conn: sqlite3.Connection, path: object = "run store") -> int:
     """Apply pending migrations, each in its own transaction. Returns the new version."""
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:
-        from societas.typing import StoreError
-
         raise StoreError(
-            f"store schema version {version} is newer than this societas "
+            f"{path}: store schema version {version} is newer than this societas reads "
             f"({SCHEMA_VERSION}); upgrade societas to read it"
         )
     for index in range(version, SCHEMA_VERSION):

@@ -53,6 +53,7 @@ class RunStore:
         path = directory / DB_NAME if directory.is_dir() or not directory.suffix else directory
         if not path.is_file():
             raise StoreError(f"{path}: no run store here (expected a run directory with {DB_NAME})")
+        conn: sqlite3.Connection | None = None
         try:
             if readonly:
                 conn = sqlite3.connect(
@@ -62,15 +63,26 @@ class RunStore:
                 conn = cls._connect(path)
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if not readonly:
-                migrate(conn)
-            elif version != SCHEMA_VERSION:
+                migrate(conn, path)
+            elif version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path}: store schema version {version} is newer than this societas reads "
+                    f"({SCHEMA_VERSION}); upgrade societas to read it"
+                )
+            elif version < SCHEMA_VERSION:
                 raise StoreError(
                     f"{path}: store schema version {version}, this societas reads "
-                    f"{SCHEMA_VERSION}; open it once read-write to migrate"
+                    f"{SCHEMA_VERSION}; open it once read-write (e.g. societas resume) to migrate"
                 )
             conn.execute("SELECT run_id FROM runs LIMIT 1").fetchall()
         except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
             raise StoreError(f"{path}: not a readable run store ({exc})") from exc
+        except StoreError:
+            if conn is not None:
+                conn.close()
+            raise
         return cls(path, conn)
 
     @classmethod
@@ -139,6 +151,20 @@ class RunStore:
 
         ``snapshot`` is ``(tick, next_seq, state)``.
         """
+        try:
+            self._commit(events, ticks_completed, snapshot, status, metrics, error)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: could not record the tick ({exc})") from exc
+
+    def _commit(
+        self,
+        events: Sequence[Event],
+        ticks_completed: int | None,
+        snapshot: tuple[int, int, Mapping[str, Any]] | None,
+        status: str | None,
+        metrics: Mapping[tuple[str, int], float] | None,
+        error: str | None,
+    ) -> None:
         with self._transaction() as conn:
             _insert_events(conn, events)
             run_id = self.run_id()

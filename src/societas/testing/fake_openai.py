@@ -55,7 +55,8 @@ class FakeOpenAIServer:
 
     Each chat request sleeps ``latency_s`` and answers ``answer(request_json)`` unless
     ``faults`` returns a ``Fault`` for it. With ``api_key`` set, requests must carry
-    ``Authorization: Bearer <api_key>``.
+    ``Authorization: Bearer <api_key>``. Counters: ``requests_served`` (HTTP replies sent),
+    ``in_flight`` and ``peak_in_flight`` (chat requests being answered).
     """
 
     def __init__(
@@ -133,9 +134,7 @@ class FakeOpenAIServer:
             return False
         body = await reader.readexactly(length) if length else b""
         connection = headers.get("connection", "").lower()
-        keep_alive = connection == "keep-alive" or (
-            version == "HTTP/1.1" and connection != "close"
-        )
+        keep_alive = connection == "keep-alive" or (version == "HTTP/1.1" and connection != "close")
         status, payload, extra = await self._route(method, target, headers, body)
         writer.write(_reply(status, payload, extra, keep_alive=keep_alive))
         await writer.drain()
@@ -197,7 +196,9 @@ def _approx_tokens(text: str) -> int:
 
 def _completion(index: int, request: dict[str, Any], content: str) -> bytes:
     prompt = sum(
-        _approx_tokens(str(m.get("content", ""))) for m in request["messages"] if isinstance(m, dict)
+        _approx_tokens(str(m.get("content", "")))
+        for m in request["messages"]
+        if isinstance(m, dict)
     )
     completion = _approx_tokens(content)
     return json.dumps(
@@ -248,6 +249,7 @@ def run_in_subprocess(*, latency_s: float = 0.0) -> Iterator[str]:
     src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     command = [sys.executable, "-m", "societas.testing.fake_openai", "--latency", repr(latency_s)]
+    # Our own module run by our own interpreter: no untrusted input.
     with subprocess.Popen(command, stdout=subprocess.PIPE, env=env, text=True) as proc:  # noqa: S603
         try:
             assert proc.stdout is not None

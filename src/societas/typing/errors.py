@@ -28,13 +28,13 @@ class ConfigError(SocietasError):
     exit_code = 2
 
     def __init__(self, source: str, field: str, expected: str, got: object = None) -> None:
-        self.source = source
+        self.source = _one_line(source)
         self.field = field
         self.expected = expected
         self.got = got
         where = f"{source}: field '{field}'" if field else source
         got_txt = "" if got is None else f", got {_short(got)}"
-        super().__init__(f"{where}: expected {expected}{got_txt}")
+        super().__init__(_one_line(f"{where}: expected {expected}{got_txt}"))
 
 
 class BackendError(SocietasError):
@@ -67,6 +67,11 @@ class StoreError(SocietasError):
     """A run store is missing, corrupted, or of an unknown schema version."""
 
     exit_code = 2
+
+
+def _one_line(text: str) -> str:
+    """Errors are one line: control characters from user input are shown escaped."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def _short(value: object, limit: int = 80) -> str:

@@ -15,19 +15,19 @@ class Harvest(Action):
     action_type: ClassVar[str] = "harvest"
 
     catch: int = Field(ge=0, le=1_000_000, description="tons of fish to catch this month")
-    reason: str = Field(default="", max_length=160)
+    reason: str = Field(default="", max_length=120)
 
 
 class Speak(Action):
     action_type: ClassVar[str] = "speak"
 
-    message: str = Field(default="", max_length=300, description="empty to stay silent")
+    message: str = Field(default="", max_length=200, description="empty to stay silent")
 
 
 class Reflect(Action):
     action_type: ClassVar[str] = "reflect"
 
-    reflection: str = Field(max_length=300, description="what to remember next month")
+    reflection: str = Field(max_length=200, description="what to remember next month")
 
 
 def harvest_model(capacity: int) -> type[Harvest]:

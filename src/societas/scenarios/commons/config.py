@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 __all__ = ["DEFAULT_NAMES", "CommonsConfig", "Disposition"]
 
@@ -46,15 +46,21 @@ class CommonsConfig(BaseModel):
         description="behaviour of each fisher under the scripted model (cycled)",
     )
 
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        if self.initial_stock > self.capacity:
-            raise ValueError(
-                f"initial_stock ({self.initial_stock}) must not exceed capacity ({self.capacity})"
-            )
-        if self.names is not None and len(self.names) != self.agents:
-            raise ValueError(f"names has {len(self.names)} entries but agents is {self.agents}")
-        return self
+    @field_validator("initial_stock")
+    @classmethod
+    def _stock_within_capacity(cls, value: int, info: ValidationInfo) -> int:
+        capacity = info.data.get("capacity")
+        if capacity is not None and value > capacity:
+            raise ValueError(f"at most the capacity ({capacity})")
+        return value
+
+    @field_validator("names")
+    @classmethod
+    def _one_name_per_agent(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        agents = info.data.get("agents")
+        if value is not None and agents is not None and len(value) != agents:
+            raise ValueError(f"{agents} names, one per agent (got {len(value)})")
+        return value
 
     def fisher_names(self) -> list[str]:
         if self.names is not None:

@@ -1,0 +1,5 @@
+"""``python -m societas`` is the ``societas`` command."""
+
+from societas.cli.main import main
+
+main()
