@@ -84,10 +84,11 @@ def test_month_follows_govsims_order_and_regrowth() -> None:
     obs = lake.observe(ids[0], 0, phases[1])
     assert "10" in obs.text
     assert "20" in obs.text  # everyone's catch is public in the discussion
-    percepts = lake.resolve(
+    lake.resolve(
         0, phases[1], {ids[0]: Speak(message="hold back"), ids[1]: Speak(message="")}, rng, rec
     )
-    assert any("hold back" in p.text for p in percepts[ids[1]])
+    # what was said is quoted in the next phase's observation
+    assert '"hold back"' in lake.observe(ids[1], 0, phases[2]).text
     lake.resolve(0, phases[2], {i: Reflect(reflection="ok") for i in ids}, rng, rec)
     assert lake.stock == 60  # 30 left, doubled
     kinds = [k for k, _ in rec.events]

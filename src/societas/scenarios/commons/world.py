@@ -275,14 +275,9 @@ class Lake:
                 said.append((aid, message))
                 recorder.emit(MessageEvent, actor=aid, phase=phase.name, text=message)
         self.month_record["messages"].extend(said)
-        percepts: dict[str, list[Percept]] = {aid: [] for aid in self.ids}
-        for speaker, message in said:
-            for aid in self.ids:
-                who = "I" if aid == speaker else self.names[speaker]
-                percepts[aid].append(
-                    Percept(text=f'Month {tick + 1}, {who} said: "{message[:200]}"', kind="chat")
-                )
-        return percepts
+        # The month's transcript is part of every later observation of the month; what an
+        # agent keeps of it beyond the month is its reflection, so memories stay small.
+        return {}
 
     def _reflect(
         self, tick: int, actions: Mapping[str, Action], recorder: Recorder
