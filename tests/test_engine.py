@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -214,3 +215,44 @@ def test_snapshot_holds_world_minds_and_rng(run_commons: Callable[..., Path]) ->
     assert state["minds"]["fisher_1"]["memory"]
     json.dumps(state)  # JSON-serialisable
     assert os.path.exists(out / "run.db")
+
+
+def test_ctrl_c_stops_after_the_current_tick_and_says_how_to_resume(tmp_path: Path) -> None:
+    out = tmp_path / "long"
+    cmd = [
+        sys.executable,
+        "-m",
+        "societas",
+        "run",
+        "commons",
+        "--model",
+        "scripted",
+        "--set",
+        "months=1200",
+        "--set",
+        "discussion_rounds=0",
+        "--out",
+        str(out),
+        "-q",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:  # until some ticks are committed
+        if (out / "run.db").exists():
+            with RunStore.open(out, readonly=True) as store:
+                if store.run_info()["ticks_completed"] >= 3:
+                    break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert f"resume with: societas resume {out}" in err
+    assert "Traceback" not in err
+    with RunStore.open(out, readonly=True) as store:
+        info = store.run_info()
+        assert info["status"] == "interrupted"
+        ticks = {e.tick for e in store.events(["tick_completed"])}
+        assert ticks == set(range(info["ticks_completed"]))  # whole ticks only
+        snap = store.latest_snapshot()
+        assert snap is not None
+        assert snap[0] == info["ticks_completed"] - 1
