@@ -14,7 +14,13 @@ from pydantic import Field
 from societas.llm import Gateway, ResponseCache, ScriptedModel, build_stack, create_backend
 from societas.llm.registry import BackendOptions, parse_spec
 from societas.llm.replay import ReplayModel
-from societas.llm.wrappers import CachedModel, ConcurrencyLimitedModel, RetryingModel, TimeoutModel
+from societas.llm.wrappers import (
+    CachedModel,
+    CircuitBreakerModel,
+    ConcurrencyLimitedModel,
+    RetryingModel,
+    TimeoutModel,
+)
 from societas.typing import (
     Action,
     BackendError,
@@ -253,5 +259,79 @@ def test_build_stack_order_cache_outermost(tmp_path: Path) -> None:
     while hasattr(node, "inner"):
         layers.append(type(node).__name__)
         node = node.inner
-    assert layers == ["CachedModel", "RetryingModel", "ConcurrencyLimitedModel", "TimeoutModel"]
+    assert layers == [
+        "CachedModel",
+        "RetryingModel",
+        "CircuitBreakerModel",
+        "ConcurrencyLimitedModel",
+        "TimeoutModel",
+    ]
     cache.close()
+
+
+class Flaky:
+    """Fails while ``down`` is set; counts the requests that reached it."""
+
+    model_id = "flaky"
+
+    def __init__(self) -> None:
+        self.down = True
+        self.reached = 0
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        self.reached += 1
+        if self.down:
+            raise BackendError("503 unavailable")
+        return LLMResponse(text='{"n": 1}', model=self.model_id)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_circuit_breaker_pauses_instead_of_burning_retries() -> None:
+    backend = Flaky()
+    breaker = CircuitBreakerModel(backend, threshold=3, cooldown_s=0.05, max_cooldown_s=0.2)
+
+    async def go() -> list[LLMResponse | BaseException]:
+        async def recover() -> None:
+            await asyncio.sleep(0.5)
+            backend.down = False
+
+        recovery = asyncio.create_task(recover())
+        model = RetryingModel(breaker, max_attempts=3, base_delay_s=0.001)
+        results = await asyncio.gather(
+            *(model.generate(req(seed=i)) for i in range(20)), return_exceptions=True
+        )
+        await recovery
+        return results
+
+    results = asyncio.run(go())
+    # 20 callers x 3 attempts would be 60 requests in a tight loop without the breaker;
+    # with it, the backend sees the first failures, then single probes while it is down.
+    assert backend.reached < 35
+    assert breaker.opened >= 1
+    assert breaker.paused_s > 0
+    assert breaker.state == "closed"
+    assert any(isinstance(r, LLMResponse) for r in results)
+
+
+def test_circuit_breaker_ignores_non_retryable_errors() -> None:
+    breaker = CircuitBreakerModel(Canned([BackendError("400", retryable=False)]), threshold=1)
+    with pytest.raises(BackendError):
+        asyncio.run(breaker.generate(req()))
+    assert breaker.state == "closed"
+
+
+def test_every_failed_attempt_is_in_the_call_record() -> None:
+    backend = Canned([BackendError("busy 1"), BackendError("busy 2"), '{"n": 1}'])
+    gw = Gateway(RetryingModel(backend, max_attempts=4, base_delay_s=0.001))
+    decision = asyncio.run(gw.decide(req(), Pick))
+    assert decision.action == Pick(n=1)
+    (call,) = decision.calls
+    assert call.attempts == 3
+    assert [f.split(": ", 1)[1] for f in call.faults] == ["busy 1", "busy 2"]
+    failing = Gateway(
+        RetryingModel(Canned([BackendError("down")]), max_attempts=2, base_delay_s=0.001)
+    )
+    failed = asyncio.run(failing.decide(req(), Pick))
+    assert len(failed.calls[0].faults) == 2

@@ -25,6 +25,12 @@ class RunOptions(BaseModel):
     request_timeout_s: float = Field(default=120.0, gt=0)
     max_attempts: int = Field(default=4, ge=1, le=50)
     retry_base_delay_s: float = Field(default=0.5, ge=0)
+    breaker_threshold: int = Field(
+        default=5, ge=0, description="consecutive failures that pause all requests (0: never)"
+    )
+    breaker_cooldown_s: float = Field(
+        default=1.0, gt=0, description="first pause of an open circuit (doubles, up to 60 s)"
+    )
     deadline_s: float = Field(
         default=900.0, gt=0, description="deadline of each phase's batch of decisions"
     )

@@ -107,6 +107,8 @@ def _build_gateway(
         timeout_s=options.request_timeout_s,
         max_attempts=options.max_attempts,
         base_delay_s=options.retry_base_delay_s,
+        breaker_threshold=options.breaker_threshold or None,
+        breaker_cooldown_s=options.breaker_cooldown_s,
     )
     gateway = Gateway(stack, repair=options.repair, price_per_1k_tokens=options.price_per_1k_tokens)
     return gateway, backend, cache

@@ -8,6 +8,7 @@ which the engine stores as an ``llm_call`` event.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class CallRecord:
     error: str | None
     latency_ms: float
     cache_hit: bool
+    faults: tuple[str, ...] = ()
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,7 @@ class CallRecord:
             "error": self.error,
             "latency_ms": self.latency_ms,
             "cache_hit": self.cache_hit,
+            "faults": list(self.faults),
         }
 
 
@@ -142,6 +145,7 @@ class Gateway:
                 error=f"{type(exc).__name__}: {exc}"[:1000],
                 latency_ms=latency,
                 cache_hit=False,
+                faults=exc.faults or (f"{type(exc).__name__}: {exc}"[:300],),
             )
             self._account(record)
             return None, record, exc
@@ -158,6 +162,7 @@ class Gateway:
             error=None,
             latency_ms=latency,
             cache_hit=response.cached,
+            faults=response.faults,
         )
         return response.text, record, None
 
@@ -250,4 +255,4 @@ class Gateway:
 
 
 def _mark_invalid(record: CallRecord, error: str) -> CallRecord:
-    return CallRecord(**{**record.fields(), "status": "invalid", "error": error[:1000]})
+    return dataclasses.replace(record, status="invalid", error=error[:1000])

@@ -1,20 +1,24 @@
 """Wrappers of the ``LanguageModel`` protocol: cache, retry, concurrency limit, timeout.
 
 They stack; ``build_stack`` puts them in the order the Gateway uses:
-cache -> retry -> limit -> timeout -> backend. A cache hit takes no slot; a retry waits its
-backoff without holding a slot; the timeout bounds one attempt.
+cache -> retry -> circuit breaker -> limit -> timeout -> backend. A cache hit takes no slot; a
+retry waits its backoff without holding a slot; an open circuit holds requests before they take
+a slot or an attempt; the timeout bounds one attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
+from collections.abc import Callable
 
 from societas.llm.cache import ResponseCache
 from societas.typing import BackendError, LanguageModel, LLMRequest, LLMResponse
 
 __all__ = [
     "CachedModel",
+    "CircuitBreakerModel",
     "ConcurrencyLimitedModel",
     "RetryingModel",
     "TimeoutModel",
@@ -98,20 +102,107 @@ class RetryingModel(_Wrapper):
 
     async def generate(self, request: LLMRequest) -> LLMResponse:
         attempt = 0
+        faults: list[str] = []
         while True:
             attempt += 1
             try:
                 response = await self.inner.generate(request)
             except BackendError as exc:
+                faults.append(f"{type(exc).__name__}: {exc}"[:300])
                 if not exc.retryable or attempt >= self.max_attempts:
                     exc.attempts = attempt
+                    exc.faults = tuple(faults)
                     raise
                 self.retries += 1
                 await asyncio.sleep(self.delay(attempt - 1, exc.retry_after))
                 continue
             if attempt == 1:
                 return response
-            return response.model_copy(update={"attempts": attempt})
+            return response.model_copy(update={"attempts": attempt, "faults": tuple(faults)})
+
+
+class CircuitBreakerModel(_Wrapper):
+    """Pauses every request while the backend looks down, instead of burning retries.
+
+    After ``threshold`` consecutive retryable failures the circuit opens: requests wait (they
+    neither fail nor count as attempts) until ``cooldown_s`` has passed; then one probe goes
+    through (half-open). A success closes the circuit; a failure reopens it with the cooldown
+    doubled, up to ``max_cooldown_s``. Non-retryable errors do not trip it.
+    """
+
+    def __init__(
+        self,
+        inner: LanguageModel,
+        *,
+        threshold: int = 5,
+        cooldown_s: float = 1.0,
+        max_cooldown_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(inner)
+        self.threshold = threshold
+        self.base_cooldown_s = cooldown_s
+        self.cooldown_s = cooldown_s
+        self.max_cooldown_s = max_cooldown_s
+        self._clock = clock
+        self.consecutive_failures = 0
+        self.open_until: float | None = None
+        self._probe = asyncio.Lock()
+        self.opened = 0
+        self.paused_s = 0.0
+
+    @property
+    def state(self) -> str:
+        if self.open_until is None:
+            return "closed"
+        return "open" if self._clock() < self.open_until else "half-open"
+
+    async def _wait_until_closed(self) -> bool:
+        """Wait out an open circuit. Returns True if this caller must act as the probe."""
+        while self.open_until is not None:
+            remaining = self.open_until - self._clock()
+            if remaining > 0:
+                t0 = self._clock()
+                await asyncio.sleep(remaining)
+                self.paused_s += self._clock() - t0
+                continue
+            if not self._probe.locked():
+                await self._probe.acquire()
+                if self.open_until is None:  # another probe closed it meanwhile
+                    self._probe.release()
+                    return False
+                return True
+            await asyncio.sleep(min(0.05, self.cooldown_s))
+        return False
+
+    def _record_failure(self) -> None:
+        self.consecutive_failures += 1
+        if self.open_until is not None or self.consecutive_failures >= self.threshold:
+            if self.open_until is not None:
+                self.cooldown_s = min(self.max_cooldown_s, self.cooldown_s * 2)
+            else:
+                self.opened += 1
+            self.open_until = self._clock() + self.cooldown_s
+
+    def _record_success(self) -> None:
+        self.consecutive_failures = 0
+        self.open_until = None
+        self.cooldown_s = self.base_cooldown_s
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        probe = await self._wait_until_closed()
+        try:
+            response = await self.inner.generate(request)
+        except BackendError as exc:
+            if exc.retryable:
+                self._record_failure()
+            raise
+        else:
+            self._record_success()
+            return response
+        finally:
+            if probe:
+                self._probe.release()
 
 
 class CachedModel(_Wrapper):
@@ -143,11 +234,17 @@ def build_stack(
     timeout_s: float | None,
     max_attempts: int,
     base_delay_s: float = 0.5,
+    breaker_threshold: int | None = 5,
+    breaker_cooldown_s: float = 1.0,
 ) -> LanguageModel:
     model: LanguageModel = backend
     if timeout_s is not None:
         model = TimeoutModel(model, timeout_s)
     model = ConcurrencyLimitedModel(model, max_concurrency)
+    if breaker_threshold is not None:
+        model = CircuitBreakerModel(
+            model, threshold=breaker_threshold, cooldown_s=breaker_cooldown_s
+        )
     model = RetryingModel(model, max_attempts=max_attempts, base_delay_s=base_delay_s)
     if cache is not None:
         model = CachedModel(model, cache)

@@ -57,7 +57,8 @@ MIGRATIONS: list[str] = [
         repair INTEGER NOT NULL,
         error TEXT,
         latency_ms REAL NOT NULL,
-        cache_hit INTEGER NOT NULL
+        cache_hit INTEGER NOT NULL,
+        faults TEXT NOT NULL DEFAULT '[]'
     );
     CREATE TABLE metrics (
         run_id TEXT NOT NULL,

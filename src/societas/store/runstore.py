@@ -319,7 +319,7 @@ def _insert_events(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
         conn.executemany(
             "INSERT INTO llm_calls (seq, run_id, tick, actor, purpose, model, request_hash, "
             "prompt_tokens, completion_tokens, status, attempts, repair, error, latency_ms, "
-            "cache_hit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "cache_hit, faults) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     c.seq,
@@ -337,6 +337,7 @@ def _insert_events(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
                     c.error,
                     c.latency_ms,
                     int(c.cache_hit),
+                    json.dumps(c.faults),
                 )
                 for c in calls
             ],

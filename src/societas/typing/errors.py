@@ -45,6 +45,7 @@ class BackendError(SocietasError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.attempts = 1
+        self.faults: tuple[str, ...] = ()
 
 
 class ReplayMissError(BackendError):

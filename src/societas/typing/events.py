@@ -119,6 +119,9 @@ class LLMCall(EventBase):
     # Not reproducible across a record and its replay; comparisons drop them.
     latency_ms: float = 0.0
     cache_hit: bool = False
+    faults: list[str] = Field(
+        default_factory=list, description="failed attempts (retried or final), one line each"
+    )
 
 
 class MessageEvent(EventBase):
@@ -168,4 +171,4 @@ EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)
 # Kinds describing the process rather than the simulation; absent from reproducibility checks.
 PROCESS_EVENT_KINDS = frozenset({"run_started", "run_resumed", "run_failed"})
 # Fields that differ between runs that are otherwise identical.
-NONREPRODUCIBLE_FIELDS = frozenset({"wall_time", "latency_ms", "cache_hit", "attempts"})
+NONREPRODUCIBLE_FIELDS = frozenset({"wall_time", "latency_ms", "cache_hit", "attempts", "faults"})

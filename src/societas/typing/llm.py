@@ -69,6 +69,8 @@ class LLMResponse(BaseModel):
     # the answer came from the response cache (then ``attempts`` is 0).
     attempts: int = Field(default=1, ge=0)
     cached: bool = False
+    # The failed attempts before this answer, one line each (retried faults).
+    faults: tuple[str, ...] = ()
 
 
 @runtime_checkable
