@@ -45,6 +45,7 @@ LLM_CALL_COLUMNS = [
     "error",
     "latency_ms",
     "cache_hit",
+    "faults",
 ]
 
 
