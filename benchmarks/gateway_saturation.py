@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import time
+
+import aiohttp
 
 from societas.llm.gateway import Gateway
 from societas.llm.openai import OpenAIModel
@@ -67,6 +70,31 @@ async def saturate(base_url: str, n: int, limit: int) -> dict[str, float]:
     }
 
 
+async def bare(base_url: str, n: int, limit: int) -> float:
+    """Baseline: the same requests with a bare aiohttp client and a semaphore, no societas."""
+    sem = asyncio.Semaphore(limit)
+    url = base_url + "/chat/completions"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
+
+        async def one(i: int) -> object:
+            body = json.dumps(
+                {
+                    "model": "fake-model",
+                    "messages": [{"role": "user", "content": f"Agent {i}: choose an action."}],
+                    "seed": i,
+                }
+            ).encode()
+            async with (
+                sem,
+                session.post(url, data=body, headers={"Content-Type": "application/json"}) as r,
+            ):
+                return json.loads(await r.read())
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        return time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -74,14 +102,22 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=64, help="max requests in flight")
     args = parser.parse_args()
     with run_in_subprocess(latency_s=args.latency) as base_url:
+        # Alternate baseline and societas so the machine's drift hits both alike.
+        baseline1 = asyncio.run(bare(base_url, args.requests, args.limit))
         result = asyncio.run(saturate(base_url, args.requests, args.limit))
+        baseline2 = asyncio.run(bare(base_url, args.requests, args.limit))
+    baseline = (baseline1 + baseline2) / 2
     ideal = math.ceil(args.requests / args.limit) * args.latency
     print(f"requests           {args.requests} ({result['ok']:.0f} gave an action)")
     print(f"limit              {args.limit}")
     print(f"latency            {args.latency:g} s")
     print(f"ideal wall time    {ideal:.3f} s")
     print(f"achieved wall time {result['wall']:.3f} s")
-    print(f"ratio              {result['wall'] / ideal:.3f}")
+    print(f"ratio              {result['wall'] / ideal:.3f}  (achieved / ideal)")
+    print(
+        f"bare aiohttp wall  {baseline1:.3f} s, {baseline2:.3f} s  (ratio {baseline / ideal:.3f})"
+    )
+    print(f"societas / bare    {result['wall'] / baseline:.3f}")
     print(f"peak in-flight     {result['peak']:.0f}")
     print(f"calls/s            {args.requests / result['wall']:.0f}")
     print(f"client CPU         {result['cpu'] / args.requests * 1e6:.0f} us/request")
