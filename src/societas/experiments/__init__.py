@@ -1,0 +1,16 @@
+"""Experiments: grids of conditions x seeds, run as ordinary runs, summarised with CIs."""
+
+from __future__ import annotations
+
+from societas.experiments.spec import Condition, ExperimentSpec, load_experiment
+from societas.experiments.sweep import SweepResult, run_sweep, summarise, t_critical_95
+
+__all__ = [
+    "Condition",
+    "ExperimentSpec",
+    "SweepResult",
+    "load_experiment",
+    "run_sweep",
+    "summarise",
+    "t_critical_95",
+]
