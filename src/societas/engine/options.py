@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from societas.engine.protocol import Intervention, Survey
+
 __all__ = ["RunOptions"]
 
 
@@ -39,6 +41,12 @@ class RunOptions(BaseModel):
     memory_top_k: int = Field(default=12, ge=0)
     n_ctx: int = Field(default=4096, ge=256, description="context size of the local model")
     price_per_1k_tokens: float = Field(default=0.0, ge=0, description="for the cost display")
+    interventions: list[Intervention] = Field(
+        default_factory=list, description="world changes and news at given ticks"
+    )
+    surveys: list[Survey] = Field(
+        default_factory=list, description="questionnaires put to agents at given ticks"
+    )
     cache: str | None = Field(
         default=None, description="response cache file (default: <out>/cache.db)"
     )

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from societas import __version__
 from societas.engine.options import RunOptions
-from societas.engine.simulation import Progress, Simulation
+from societas.engine.simulation import Progress, Simulation, apply_settings
 from societas.llm import BackendOptions, Gateway, ResponseCache, build_stack, create_backend
 from societas.llm.registry import parse_spec
 from societas.mind import Mind, RecentMemory
@@ -146,6 +146,8 @@ def _build_simulation(
         rng=rng,
         deadline_s=options.deadline_s,
         on_progress=on_progress,
+        interventions=options.interventions,
+        surveys=options.surveys,
     )
 
 
@@ -169,8 +171,12 @@ def prepare_run(
         )
     out.mkdir(parents=True, exist_ok=True)
     gateway, backend, cache = _build_gateway(scenario, config, options, out, api_key)
-    # A probe world tells the number of ticks; the simulation builds its own from the seed.
+    # A probe world tells the number of ticks and tries the interventions' setting changes,
+    # so a bad one stops the run before anything is recorded.
     probe_world, _ = scenario.build(config, np.random.default_rng(options.seed))
+    for intervention in sorted(options.interventions, key=lambda i: i.tick):
+        if intervention.set:
+            apply_settings(probe_world, intervention.set)
     store = RunStore.create(
         out,
         run_id=uuid.uuid4().hex[:12],

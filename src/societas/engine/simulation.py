@@ -10,13 +10,14 @@ RNG state) are committed in one transaction, so a run resumes from its store at 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
 
+from societas.engine.protocol import Intervention, Survey, answer_model
 from societas.engine.recorder import TickRecorder
 from societas.llm.gateway import Decision, Gateway
 from societas.mind import Mind, derive_seed
@@ -24,7 +25,9 @@ from societas.store import RunStore
 from societas.typing import (
     Action,
     ActionEvent,
+    ConfigError,
     DecisionFallback,
+    InterventionEvent,
     LLMCall,
     MetricEvent,
     Observation,
@@ -33,11 +36,25 @@ from societas.typing import (
     RunResumed,
     RunStarted,
     SocietasError,
+    SurveyAnswerEvent,
     TickCompleted,
 )
-from societas.typing.scenario import PhaseSpec, Scenario, World
+from societas.typing.scenario import Percept, PhaseSpec, Scenario, World
 
-__all__ = ["Progress", "RunInterrupted", "Simulation"]
+__all__ = ["Progress", "RunInterrupted", "Simulation", "apply_settings"]
+
+
+def apply_settings(world: World, settings: Mapping[str, Any]) -> None:
+    """Change a running world's settings; a ``ConfigError`` if the scenario cannot."""
+    apply = getattr(world, "apply_settings", None)
+    if apply is None:
+        raise ConfigError(
+            "run.interventions",
+            "set",
+            "a scenario whose world accepts setting changes",
+            type(world).__name__,
+        )
+    apply(settings)
 
 
 class RunInterrupted(SocietasError):
@@ -74,6 +91,8 @@ class Simulation:
         rng: np.random.Generator,
         deadline_s: float,
         on_progress: Callable[[Progress], None] | None = None,
+        interventions: Sequence[Intervention] = (),
+        surveys: Sequence[Survey] = (),
     ) -> None:
         self.scenario = scenario
         self.config = config
@@ -88,6 +107,8 @@ class Simulation:
         self.run_id = store.run_id()
         self.num_ticks = world.num_ticks()
         self.stop_requested = False
+        self.interventions: list[Intervention] = list(interventions)
+        self.surveys: list[Survey] = list(surveys)
 
     def request_stop(self) -> None:
         """Stop cleanly after the tick in progress (what Ctrl-C does)."""
@@ -169,10 +190,16 @@ class Simulation:
         rec = TickRecorder(self.run_id, self.store.next_seq(), tick, self.world.sim_time(tick))
         calls_before = self.gateway.totals.calls
         fallbacks = 0
+        for intervention in self.interventions:
+            if intervention.tick == tick:
+                self._intervene(tick, intervention, rec)
         for phase in self.world.phases(tick):
             fallbacks += await self._phase(tick, phase, rec)
             if self.world.is_over():
                 break
+        for survey in self.surveys:
+            if survey.tick == tick:
+                await self._survey(tick, survey, rec)
         rec.emit(
             TickCompleted,
             llm_calls=self.gateway.totals.calls - calls_before,
@@ -194,6 +221,69 @@ class Simulation:
                     completion_tokens=t.completion_tokens,
                     cost=self.gateway.cost,
                 )
+            )
+
+    def _intervene(self, tick: int, intervention: Intervention, rec: TickRecorder) -> None:
+        """Change world settings and/or tell agents the news; recorded before the phases."""
+        if intervention.set:
+            apply_settings(self.world, intervention.set)
+        told = intervention.to if intervention.to is not None else list(self.world.agent_ids())
+        if intervention.message is not None:
+            news = Percept(text=f"News: {intervention.message}", kind="news", importance=8.0)
+            for agent_id in told:
+                if agent_id in self.minds:
+                    self.minds[agent_id].remember(tick, [news])
+        rec.emit(
+            InterventionEvent,
+            settings=dict(intervention.set),
+            message=intervention.message,
+            to=intervention.to,
+        )
+
+    async def _survey(self, tick: int, survey: Survey, rec: TickRecorder) -> None:
+        """Ask every question to every surveyed agent at once; each answer is an event."""
+        agents = survey.agents if survey.agents is not None else list(self.world.agent_ids())
+        jobs: list[tuple[str, str, str, asyncio.Task[Decision]]] = []
+        for agent_id in agents:
+            mind = self.minds.get(agent_id)
+            if mind is None:
+                continue
+            for question in survey.questions:
+                phase = PhaseSpec(
+                    name=f"survey:{survey.name}:{question.id}",
+                    action_model=answer_model(question),
+                    instruction=question.hint() + " Answer as yourself, in character.",
+                )
+                obs = Observation(
+                    agent_id=agent_id,
+                    tick=tick,
+                    phase=phase.name,
+                    text=f"An interviewer asks you: {question.text}",
+                    fields={"question": question.model_dump(mode="json")},
+                )
+                seed = derive_seed(self.seed, tick, phase.name, agent_id)
+                request = mind.build_request(obs, phase, self.world.rules_text, seed)
+                task = asyncio.create_task(self.gateway.decide(request, phase.action_model))
+                jobs.append((agent_id, question.id, question.type, task))
+        if not jobs:
+            return
+        await asyncio.wait([t for *_, t in jobs], timeout=self.deadline_s)
+        for agent_id, question_id, question_type, task in jobs:
+            decision = task.result() if task.done() else None
+            if not task.done():
+                task.cancel()
+            for call in decision.calls if decision is not None else ():
+                rec.emit(LLMCall, actor=agent_id, **call.fields())
+            action = decision.action if decision is not None else None
+            rec.emit(
+                SurveyAnswerEvent,
+                actor=agent_id,
+                survey=survey.name,
+                question=question_id,
+                question_type=question_type,
+                answer=action.model_dump(mode="json")["answer"] if action is not None else None,
+                fallback=action is None,
+                error=None if action is not None else (decision.error if decision else "deadline"),
             )
 
     async def _phase(self, tick: int, phase: PhaseSpec, rec: TickRecorder) -> int:

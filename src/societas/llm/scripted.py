@@ -6,12 +6,31 @@ requests give the same answers in any order. Used by tests and by rule-based age
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from societas.typing import LLMRequest, LLMResponse
 from societas.typing.scenario import ScriptedPolicy
 
-__all__ = ["ScriptedModel"]
+__all__ = ["ScriptedModel", "survey_answer"]
+
+
+def survey_answer(request: LLMRequest, rng: np.random.Generator) -> str:
+    """A scripted respondent: a valid answer to any survey question, drawn from ``rng``."""
+    q = request.context.get("question", {})
+    kind = q.get("type")
+    answer: object
+    if kind == "likert":
+        answer = int(rng.integers(1, int(q.get("scale", 5)) + 1))
+    elif kind == "numeric":
+        answer = round(float(rng.uniform(float(q["min"]), float(q["max"]))), 3)
+    elif kind == "choice":
+        options = list(q.get("options") or [""])
+        answer = options[int(rng.integers(len(options)))]
+    else:
+        answer = f"{request.actor or 'I'} has no strong view on that."
+    return json.dumps({"answer": answer})
 
 
 def _approx_tokens(text: str) -> int:
@@ -27,7 +46,10 @@ class ScriptedModel:
     async def generate(self, request: LLMRequest) -> LLMResponse:
         self.calls += 1
         rng = np.random.default_rng(request.seed)
-        text = self.policy(request, rng)
+        if request.purpose.startswith("survey:"):
+            text = survey_answer(request, rng)
+        else:
+            text = self.policy(request, rng)
         prompt = sum(_approx_tokens(m.content) for m in request.messages)
         return LLMResponse(
             text=text,

@@ -19,6 +19,7 @@ __all__ = [
     "Event",
     "EventAdapter",
     "EventBase",
+    "InterventionEvent",
     "LLMCall",
     "MessageEvent",
     "MetricEvent",
@@ -28,6 +29,7 @@ __all__ = [
     "RunFailed",
     "RunResumed",
     "RunStarted",
+    "SurveyAnswerEvent",
     "TickCompleted",
     "WorldState",
 ]
@@ -143,6 +145,23 @@ class OutcomeEvent(EventBase):
     data: dict[str, Any]
 
 
+class InterventionEvent(EventBase):
+    kind: Literal["intervention"] = "intervention"
+    settings: dict[str, Any] = Field(default_factory=dict)
+    message: str | None = None
+    to: list[str] | None = None
+
+
+class SurveyAnswerEvent(EventBase):
+    kind: Literal["survey_answer"] = "survey_answer"
+    survey: str
+    question: str
+    question_type: str
+    answer: Any = None
+    fallback: bool = False
+    error: str | None = None
+
+
 class MetricEvent(EventBase):
     kind: Literal["metric"] = "metric"
     name: str
@@ -162,6 +181,8 @@ Event = Annotated[
     | MessageEvent
     | ReflectionEvent
     | OutcomeEvent
+    | InterventionEvent
+    | SurveyAnswerEvent
     | MetricEvent,
     Field(discriminator="kind"),
 ]

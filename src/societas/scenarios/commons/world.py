@@ -17,10 +17,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import ValidationError
 
 from societas.scenarios.commons.actions import Harvest, Reflect, Speak, harvest_model
 from societas.scenarios.commons.config import CommonsConfig
-from societas.typing import Action, MessageEvent, Observation, OutcomeEvent, ReflectionEvent
+from societas.typing import (
+    Action,
+    ConfigError,
+    MessageEvent,
+    Observation,
+    OutcomeEvent,
+    ReflectionEvent,
+)
 from societas.typing import WorldState as WorldStateEvent
 from societas.typing.scenario import Percept, PhaseSpec, Recorder
 
@@ -303,15 +311,54 @@ class Lake:
         )
         return percepts
 
+    # -- interventions -------------------------------------------------------------------
+
+    def apply_settings(self, settings: Mapping[str, Any]) -> None:
+        """Change settings mid-run (an intervention); the population and length are fixed."""
+        fixed = {"agents", "months", "names", "initial_stock", "dispositions"} & set(settings)
+        if fixed:
+            raise ConfigError(
+                "run.interventions",
+                f"set.{sorted(fixed)[0]}",
+                "a setting that can change during a run "
+                "(capacity, regen_factor, collapse_threshold, allocation, universalization, "
+                "communication, discussion_rounds)",
+            )
+        try:
+            config = CommonsConfig.model_validate({**self.config.model_dump(), **settings})
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            field = ".".join(str(p) for p in err["loc"])
+            raise ConfigError(
+                "run.interventions", f"set.{field}", str(err["msg"]), err.get("input")
+            ) from exc
+        self._reconfigure(config)
+
+    def _reconfigure(self, config: CommonsConfig) -> None:
+        self.config = config
+        self.rules_text = self._rules()
+        self.harvest_phase = PhaseSpec(
+            name="harvest",
+            action_model=harvest_model(config.capacity),
+            instruction=HARVEST_INSTRUCTION,
+        )
+
     # -- snapshots -----------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         rec = dict(self.month_record)
         if "messages" in rec:
             rec["messages"] = [list(m) for m in rec["messages"]]
-        return {"stock": self.stock, "collapsed": self.collapsed, "month_record": rec}
+        return {
+            "stock": self.stock,
+            "collapsed": self.collapsed,
+            "month_record": rec,
+            "config": self.config.model_dump(mode="json"),
+        }
 
     def restore(self, state: Mapping[str, Any]) -> None:
+        if "config" in state:
+            self._reconfigure(CommonsConfig.model_validate(state["config"]))
         self.stock = int(state["stock"])
         self.collapsed = bool(state["collapsed"])
         rec = dict(state["month_record"])
