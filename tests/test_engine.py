@@ -105,6 +105,11 @@ def test_deadline_replaces_a_stalled_decision_with_a_recorded_fallback(tmp_path:
         e for e in events if e.kind == "action" and e.actor == "fisher_2" and e.phase == "harvest"
     ]
     assert all(e.fallback and e.data["catch"] == 0 for e in stalled)
+    cancelled = [
+        e for e in events if e.kind == "llm_call" and e.actor == "fisher_2" and e.status == "error"
+    ]
+    assert len(cancelled) == 2  # the call in flight at each deadline is recorded
+    assert all("deadline" in (e.error or "") for e in cancelled)
     assert metrics["months_played"] == 2
     assert sim.store.run_info()["status"] == "completed"
 

@@ -335,3 +335,26 @@ def test_every_failed_attempt_is_in_the_call_record() -> None:
     )
     failed = asyncio.run(failing.decide(req(), Pick))
     assert len(failed.calls[0].faults) == 2
+
+
+def test_circuit_breaker_pause_does_not_grow_with_the_number_of_callers() -> None:
+    # 64 calls in flight when the backend starts failing: 5 failures open the circuit, the
+    # other 59 were already in flight and must not lengthen the pause.
+    backend = Canned([BackendError("down")], delay=0.01)
+    breaker = CircuitBreakerModel(backend, threshold=5, cooldown_s=0.1)
+
+    async def go() -> None:
+        await asyncio.gather(
+            *(breaker.generate(req(seed=i)) for i in range(64)), return_exceptions=True
+        )
+
+    asyncio.run(go())
+    assert breaker.opened == 1
+    assert breaker.cooldown_s == 0.1  # only failed probes lengthen the pause
+
+
+def test_gateway_keeps_only_the_start_of_a_huge_bad_answer() -> None:
+    gw = Gateway(Canned(["x" * 100_000]))
+    decision = asyncio.run(gw.decide(req(), Pick))
+    assert decision.raw_output is not None
+    assert len(decision.raw_output) == 2000

@@ -296,9 +296,9 @@ class Simulation:
         actions: dict[str, Action] = {}
         fallbacks = 0
         for agent_id, obs in observations.items():
-            decision = decisions.get(agent_id)
-            action = self._record_decision(rec, agent_id, obs, phase, decision)
-            fallbacks += int(decision is None or decision.action is None)
+            decision, finished = decisions[agent_id]
+            action = self._record_decision(rec, agent_id, obs, phase, decision, finished)
+            fallbacks += int(not finished or decision.action is None)
             actions[agent_id] = action
         percepts = self.world.resolve(tick, phase, actions, self.rng, rec)
         for agent_id, items in percepts.items():
@@ -309,12 +309,18 @@ class Simulation:
 
     async def _decide_all(
         self, tick: int, phase: PhaseSpec, observations: Mapping[str, Observation]
-    ) -> dict[str, Decision]:
+    ) -> dict[str, tuple[Decision, bool]]:
+        """Every agent's decision at once. Returns (decision, finished before the deadline);
+        an unfinished decision still holds the calls it completed."""
+        decisions: dict[str, Decision] = {}
         tasks: dict[str, asyncio.Task[Decision]] = {}
         for agent_id, obs in observations.items():
             seed = derive_seed(self.seed, tick, phase.name, agent_id)
             request = self.minds[agent_id].build_request(obs, phase, self.world.rules_text, seed)
-            tasks[agent_id] = asyncio.create_task(self.gateway.decide(request, phase.action_model))
+            decisions[agent_id] = Decision(action=None, request=request)
+            tasks[agent_id] = asyncio.create_task(
+                self.gateway.decide(request, phase.action_model, into=decisions[agent_id])
+            )
         if not tasks:
             return {}
         done, pending = await asyncio.wait(tasks.values(), timeout=self.deadline_s)
@@ -322,7 +328,7 @@ class Simulation:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-        return {aid: task.result() for aid, task in tasks.items() if task in done}
+        return {aid: (decisions[aid], tasks[aid] in done) for aid in tasks}
 
     def _record_decision(
         self,
@@ -330,20 +336,34 @@ class Simulation:
         agent_id: str,
         obs: Observation,
         phase: PhaseSpec,
-        decision: Decision | None,
+        decision: Decision,
+        finished: bool,
     ) -> Action:
-        for call in decision.calls if decision is not None else ():
+        for call in decision.calls:
             rec.emit(LLMCall, actor=agent_id, **call.fields())
-        if decision is not None and decision.action is not None:
+        if not finished and decision.request is not None:
+            # The call in flight at the deadline: cancelled, recorded as an error.
+            rec.emit(
+                LLMCall,
+                actor=agent_id,
+                purpose=decision.request.purpose,
+                model=self.gateway.model_id,
+                request_hash=decision.request.cache_key(self.gateway.model_id),
+                prompt_tokens=0,
+                completion_tokens=0,
+                status="error",
+                error=f"cancelled at the phase deadline of {self.deadline_s:g} s",
+            )
+        if finished and decision.action is not None:
             action = decision.action
             fallback = False
         else:
             action = self.world.fallback(obs, phase)
             fallback = True
-            reason = "deadline" if decision is None else (decision.failure or "backend_error")
+            reason = "deadline" if not finished else (decision.failure or "backend_error")
             error = (
                 f"no decision within the deadline of {self.deadline_s:g} s"
-                if decision is None
+                if not finished
                 else (decision.error or "")
             )
             rec.emit(
@@ -352,7 +372,7 @@ class Simulation:
                 phase=phase.name,
                 reason=reason,
                 error=error[:1000],
-                raw_output=None if decision is None else decision.raw_output,
+                raw_output=decision.raw_output,
             )
         rec.emit(
             ActionEvent,

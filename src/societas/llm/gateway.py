@@ -20,6 +20,9 @@ from societas.typing import Action, BackendError, ChatMessage, LanguageModel, LL
 
 __all__ = ["CallRecord", "Decision", "Gateway", "GatewayTotals", "parse_action"]
 
+# How much of an unusable answer is kept in a ``decision_fallback`` event.
+RAW_LIMIT = 2000
+
 REPAIR_PROMPT = (
     "Your previous answer could not be used: {error}\n"
     "Reply again with only one JSON object that matches this schema, nothing else:\n{schema}"
@@ -69,6 +72,7 @@ class Decision:
     failure: Literal["invalid_output", "backend_error"] | None = None
     error: str | None = None
     raw_output: str | None = None
+    request: LLMRequest | None = None
 
 
 @dataclass
@@ -184,9 +188,15 @@ class Gateway:
             self._account(record)
         return text, record
 
-    async def decide(self, request: LLMRequest, action_model: type[Action]) -> Decision:
-        """Ask for an ``action_model``; one repair round; failure is reported, never raised."""
-        decision = Decision(action=None)
+    async def decide(
+        self, request: LLMRequest, action_model: type[Action], into: Decision | None = None
+    ) -> Decision:
+        """Ask for an ``action_model``; one repair round; failure is reported, never raised.
+
+        With ``into``, calls are appended to it as they finish, so a caller that cancels the
+        decision (a deadline) still has the records of the calls already made.
+        """
+        decision = into if into is not None else Decision(action=None)
         text, record, exc = await self._call(request, repair=False)
         if text is None:
             decision.calls.append(record)
@@ -203,7 +213,7 @@ class Gateway:
                 decision.failure, decision.error, decision.raw_output = (
                     "invalid_output",
                     str(problem),
-                    text,
+                    text[:RAW_LIMIT],
                 )
                 return decision
             return await self._repair(request, action_model, text, str(problem), decision)
@@ -234,7 +244,7 @@ class Gateway:
             decision.failure, decision.error, decision.raw_output = (
                 "backend_error",
                 str(exc),
-                bad,
+                bad[:RAW_LIMIT],
             )
             return decision
         try:
@@ -246,7 +256,7 @@ class Gateway:
             decision.failure, decision.error, decision.raw_output = (
                 "invalid_output",
                 str(second),
-                text,
+                text[:RAW_LIMIT],
             )
             return decision
         self._account(record)

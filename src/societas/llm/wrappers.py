@@ -175,14 +175,15 @@ class CircuitBreakerModel(_Wrapper):
             await asyncio.sleep(min(0.05, self.cooldown_s))
         return False
 
-    def _record_failure(self) -> None:
+    def _record_failure(self, probe: bool) -> None:
         self.consecutive_failures += 1
-        if self.open_until is not None or self.consecutive_failures >= self.threshold:
-            if self.open_until is not None:
-                self.cooldown_s = min(self.max_cooldown_s, self.cooldown_s * 2)
-            else:
-                self.opened += 1
+        if probe:  # the half-open probe failed: stay open, longer
+            self.cooldown_s = min(self.max_cooldown_s, self.cooldown_s * 2)
             self.open_until = self._clock() + self.cooldown_s
+        elif self.open_until is None and self.consecutive_failures >= self.threshold:
+            self.opened += 1
+            self.open_until = self._clock() + self.cooldown_s
+        # Failures of calls already in flight when the circuit opened change nothing.
 
     def _record_success(self) -> None:
         self.consecutive_failures = 0
@@ -195,7 +196,7 @@ class CircuitBreakerModel(_Wrapper):
             response = await self.inner.generate(request)
         except BackendError as exc:
             if exc.retryable:
-                self._record_failure()
+                self._record_failure(probe)
             raise
         else:
             self._record_success()
