@@ -2,12 +2,15 @@
 
 Plain asyncio streams and a minimal HTTP/1.1 parser (keep-alive, Content-Length bodies), so one
 core answers thousands of requests per second. ``answer`` makes the reply's content; ``faults``
-replaces chosen replies by errors. ``run_in_subprocess`` puts the server in its own process so a
-benchmark's client does not share its core.
+replaces chosen replies by errors, delays, resets or truncated replies (``Fault``; a seeded plan
+of them is ``societas.testing.faults.FaultPlan``). ``serve_in_subprocess`` and
+``run_in_subprocess`` put the server in its own process so a benchmark's client does not share
+its core.
 
-Run standalone (always on 127.0.0.1; prints the base URL)::
+Run standalone (always on 127.0.0.1; prints the base URL, and a JSON line of counters at exit)::
 
-    python -m societas.testing.fake_openai --port 0 --latency 0.05
+    python -m societas.testing.fake_openai --port 0 --latency 0.05 --answer schema \
+        --fault-plan '{"rate": 0.2, "seed": 1}'
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import contextlib
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -25,20 +30,50 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-__all__ = ["FakeOpenAIServer", "Fault", "run_in_subprocess"]
+if TYPE_CHECKING:
+    from societas.testing.faults import FaultPlan
+
+__all__ = [
+    "FakeOpenAIServer",
+    "Fault",
+    "ServerProcess",
+    "completion_body",
+    "run_in_subprocess",
+    "serve_in_subprocess",
+]
 
 _MAX_HEAD = 1 << 20
 
 
+FaultSend = Literal["reply", "nothing", "truncated"]
+
+
 @dataclass(frozen=True)
 class Fault:
-    """A reply sent in place of the normal one: ``status``, raw ``body``, extra ``headers``."""
+    """A reply sent in place of the normal one: ``status``, raw ``body``, extra ``headers``.
+
+    ``delay_s`` waits before acting; the wait ends early, and the connection closes, as soon as
+    the client gives up. ``send`` says what goes out then: the whole ``reply``; ``nothing`` (the
+    connection is reset, no reply); or a ``truncated`` reply (the head announces the whole
+    body's Content-Length, the first half of the body follows, then the connection closes).
+    """
 
     status: int = 500
     body: str = '{"error": {"message": "injected fault"}}'
     headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    send: FaultSend = "reply"
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    send: FaultSend = "reply"
 
 
 Answer = Callable[[dict[str, Any]], str]
@@ -55,8 +90,9 @@ class FakeOpenAIServer:
 
     Each chat request sleeps ``latency_s`` and answers ``answer(request_json)`` unless
     ``faults`` returns a ``Fault`` for it. With ``api_key`` set, requests must carry
-    ``Authorization: Bearer <api_key>``. Counters: ``requests_served`` (HTTP replies sent),
-    ``in_flight`` and ``peak_in_flight`` (chat requests being answered).
+    ``Authorization: Bearer <api_key>``. Counters: ``requests_served`` (complete HTTP replies
+    sent), ``chat_requests`` (chat requests received), ``open_connections``, ``in_flight`` and
+    ``peak_in_flight`` (chat requests being answered).
     """
 
     def __init__(
@@ -81,6 +117,16 @@ class FakeOpenAIServer:
         self._chat_index = 0
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
+
+    @property
+    def chat_requests(self) -> int:
+        """Chat requests received so far (answered, faulted or still in flight)."""
+        return self._chat_index
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections being served now."""
+        return len(self._handlers)
 
     async def start(self) -> str:
         """Start listening; returns the base URL, e.g. ``http://127.0.0.1:PORT/v1``."""
@@ -135,33 +181,43 @@ class FakeOpenAIServer:
         body = await reader.readexactly(length) if length else b""
         connection = headers.get("connection", "").lower()
         keep_alive = connection == "keep-alive" or (version == "HTTP/1.1" and connection != "close")
-        status, payload, extra = await self._route(method, target, headers, body)
-        writer.write(_reply(status, payload, extra, keep_alive=keep_alive))
+        outcome = await self._route(method, target, headers, body)
+        if outcome.delay_s > 0 and not await _client_waits(reader, outcome.delay_s):
+            return False  # the client gave up first
+        if outcome.send == "nothing":
+            _reset(writer)
+            return False
+        data = _reply(outcome.status, outcome.body, outcome.headers, keep_alive=keep_alive)
+        if outcome.send == "truncated":
+            writer.write(data[: len(data) - len(outcome.body) + len(outcome.body) // 2])
+            await writer.drain()
+            return False  # closing now leaves the announced Content-Length unmet
+        writer.write(data)
         await writer.drain()
         self.requests_served += 1
         return keep_alive
 
     async def _route(
         self, method: str, target: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, bytes, dict[str, str]]:
+    ) -> _Outcome:
         path = target.partition("?")[0].rstrip("/")
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
-            return 401, _error("invalid api key"), {}
+            return _Outcome(401, _error("invalid api key"))
         if path == "/v1/models" and method == "GET":
-            return 200, json.dumps({"object": "list", "data": []}).encode(), {}
+            return _Outcome(200, json.dumps({"object": "list", "data": []}).encode())
         if path != "/v1/chat/completions":
-            return 404, _error(f"no route {path}"), {}
+            return _Outcome(404, _error(f"no route {path}"))
         if method != "POST":
-            return 405, _error("use POST"), {}
+            return _Outcome(405, _error("use POST"))
         try:
             request = json.loads(body)
         except ValueError:
-            return 400, _error("body is not JSON"), {}
+            return _Outcome(400, _error("body is not JSON"))
         if not isinstance(request, dict) or not isinstance(request.get("messages"), list):
-            return 400, _error("'messages' must be a list"), {}
+            return _Outcome(400, _error("'messages' must be a list"))
         return await self._chat(request)
 
-    async def _chat(self, request: dict[str, Any]) -> tuple[int, bytes, dict[str, str]]:
+    async def _chat(self, request: dict[str, Any]) -> _Outcome:
         index = self._chat_index
         self._chat_index += 1
         self.in_flight += 1
@@ -171,10 +227,31 @@ class FakeOpenAIServer:
                 await asyncio.sleep(self.latency_s)
             fault = self.faults(index, request) if self.faults is not None else None
             if fault is not None:
-                return fault.status, fault.body.encode(), fault.headers
-            return 200, _completion(index, request, self.answer(request)), {}
+                return _Outcome(
+                    fault.status, fault.body.encode(), fault.headers, fault.delay_s, fault.send
+                )
+            return _Outcome(200, _completion(index, request, self.answer(request)))
         finally:
             self.in_flight -= 1
+
+
+async def _client_waits(reader: asyncio.StreamReader, seconds: float) -> bool:
+    """Wait ``seconds``; ``False`` as soon as the client closes the connection (or sends more
+    than one request at a time, which this server does not take)."""
+    try:
+        await asyncio.wait_for(reader.read(1), seconds)
+    except TimeoutError:
+        return True
+    return False
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Drop the connection with a TCP reset (SO_LINGER 0) instead of an orderly close."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
@@ -192,6 +269,11 @@ def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
 
 def _approx_tokens(text: str) -> int:
     return max(1, len(text) // 4)
+
+
+def completion_body(index: int, request: dict[str, Any], content: str) -> str:
+    """The JSON of a chat completion answering ``request`` with ``content`` (for ``Fault``s)."""
+    return _completion(index, request, content).decode()
 
 
 def _completion(index: int, request: dict[str, Any], content: str) -> bytes:
@@ -242,32 +324,94 @@ def _reply(status: int, body: bytes, headers: dict[str, str], *, keep_alive: boo
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+AnswerName = Literal["empty", "schema"]
+
+
+@dataclass
+class ServerProcess:
+    """A fake server in a child process: its ``base_url``, and once it has stopped, ``stats``
+    (``requests_served``, ``chat_requests``, ``peak_in_flight``, ``injected`` per fault kind)."""
+
+    base_url: str
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
 @contextlib.contextmanager
-def run_in_subprocess(*, latency_s: float = 0.0) -> Iterator[str]:
-    """Run a server in a child process (own core, own event loop); yields its base URL."""
+def serve_in_subprocess(
+    *,
+    latency_s: float = 0.0,
+    answer: AnswerName = "empty",
+    fault_plan: FaultPlan | None = None,
+) -> Iterator[ServerProcess]:
+    """Run a server in a child process (own core, own event loop).
+
+    ``answer``: ``empty`` answers ``{}``, ``schema`` answers ``valid_answer`` (an object that
+    satisfies the request's JSON schema). ``fault_plan`` is copied into the child; the faults
+    it injected come back in ``stats["injected"]`` when the block ends.
+    """
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-    command = [sys.executable, "-m", "societas.testing.fake_openai", "--latency", repr(latency_s)]
+    command = [
+        sys.executable,
+        "-m",
+        "societas.testing.fake_openai",
+        "--latency",
+        repr(latency_s),
+        "--answer",
+        answer,
+    ]
+    if fault_plan is not None:
+        command += ["--fault-plan", fault_plan.to_json()]
     # Our own module run by our own interpreter: no untrusted input.
     with subprocess.Popen(command, stdout=subprocess.PIPE, env=env, text=True) as proc:  # noqa: S603
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.startswith("http://"):
+            _stop(proc)
+            raise RuntimeError(f"fake OpenAI server did not start (exit code {proc.poll()})")
+        server = ServerProcess(base_url=line)
         try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline().strip()
-            if not line.startswith("http://"):
-                raise RuntimeError(f"fake OpenAI server did not start (exit code {proc.poll()})")
-            yield line
+            yield server
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            rest = _stop(proc)
+            for report in reversed(rest.splitlines()):
+                with contextlib.suppress(ValueError):
+                    server.stats = json.loads(report)
+                    break
 
 
-async def _serve_until_terminated(port: int, latency_s: float) -> None:
-    server = FakeOpenAIServer(port=port, latency_s=latency_s)
+def _stop(proc: subprocess.Popen[str]) -> str:
+    """Terminate the child; returns what it wrote to stdout meanwhile."""
+    proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out or ""
+
+
+@contextlib.contextmanager
+def run_in_subprocess(*, latency_s: float = 0.0) -> Iterator[str]:
+    """Run a server answering ``{}`` in a child process; yields its base URL."""
+    with serve_in_subprocess(latency_s=latency_s) as server:
+        yield server.base_url
+
+
+async def _serve_until_terminated(
+    port: int, latency_s: float, answer: AnswerName, fault_plan: str | None
+) -> None:
+    # Imported here: ``faults`` builds on this module.
+    from societas.testing.faults import FaultPlan, valid_answer
+
+    plan = FaultPlan.from_json(fault_plan) if fault_plan is not None else None
+    server = FakeOpenAIServer(
+        port=port,
+        latency_s=latency_s,
+        answer=valid_answer if answer == "schema" else _default_answer,
+        faults=plan,
+    )
     done = asyncio.Event()
     with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows loops
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, done.set)
@@ -279,14 +423,30 @@ async def _serve_until_terminated(port: int, latency_s: float) -> None:
         f"peak {server.peak_in_flight} in flight",
         file=sys.stderr,
     )
+    stats = {
+        "requests_served": server.requests_served,
+        "chat_requests": server.chat_requests,
+        "peak_in_flight": server.peak_in_flight,
+        "injected": dict(plan.injected) if plan is not None else {},
+    }
+    print(json.dumps(stats), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Fake OpenAI-compatible server on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per chat request")
+    parser.add_argument(
+        "--answer",
+        choices=["empty", "schema"],
+        default="empty",
+        help="'{}' or an object that satisfies the request's JSON schema",
+    )
+    parser.add_argument(
+        "--fault-plan", default=None, help="a FaultPlan as JSON, e.g. '{\"rate\": 0.2}'"
+    )
     args = parser.parse_args(argv)
-    asyncio.run(_serve_until_terminated(args.port, args.latency))
+    asyncio.run(_serve_until_terminated(args.port, args.latency, args.answer, args.fault_plan))
 
 
 if __name__ == "__main__":
