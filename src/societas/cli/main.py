@@ -7,6 +7,7 @@ Errors are one clear line on stderr; ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import time
 import traceback
@@ -19,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from societas import __version__
 from societas.engine import Progress as SimProgress
@@ -43,7 +45,7 @@ _DEBUG = {"on": False}
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
+def errors() -> Iterator[None]:
     """Typed errors -> one line on stderr and their exit code; nothing else is swallowed."""
     try:
         yield
@@ -56,8 +58,20 @@ def _errors() -> Iterator[None]:
         if _DEBUG["on"]:
             traceback.print_exc()
         label = "error" if exc.exit_code == 2 else "run failed"
-        err_console.print(f"[red]{label}[/]: {exc}", highlight=False, markup=True)
+        # Plain Text: messages quote user input, which must not be read as rich markup.
+        err_console.print(Text.assemble((label, "red"), f": {exc}"), highlight=False)
         raise typer.Exit(exc.exit_code) from None
+    except sqlite3.DatabaseError as exc:
+        if _DEBUG["on"]:
+            traceback.print_exc()
+        err_console.print(
+            Text.assemble(
+                ("error", "red"),
+                f": the run store is damaged ({exc}); 'societas check DIR' lists the problems",
+            ),
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         raise typer.Exit(130) from None
@@ -65,8 +79,10 @@ def _errors() -> Iterator[None]:
         if _DEBUG["on"]:
             traceback.print_exc()
         err_console.print(
-            f"[red]internal error[/]: {type(exc).__name__}: {exc} (rerun with --debug for the "
-            "traceback)",
+            Text.assemble(
+                ("internal error", "red"),
+                f": {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            ),
             highlight=False,
         )
         raise typer.Exit(1) from None
@@ -160,7 +176,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a scenario and print its metrics."""
-    with _errors():
+    with errors():
         overrides = list(sets or [])
         if base_url is not None:
             overrides.append(f"run.base_url={base_url}")
@@ -181,7 +197,7 @@ def resume(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Continue an interrupted run from its last completed tick."""
-    with _errors():
+    with errors():
         with RunStore.open(run_dir, readonly=True) as store:
             name = str(store.run_info()["scenario"])
         handle = prepare_resume(run_dir, get_scenario(name), model=model, api_key=api_key)
@@ -217,7 +233,7 @@ def summary(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Status, counts and metrics of a run."""
-    with _errors():
+    with errors():
         data = _summary(run_dir)
         if as_json:
             sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
@@ -237,7 +253,7 @@ def export(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file.")] = None,
 ) -> None:
     """Write a run's events to JSONL or Parquet."""
-    with _errors():
+    with errors():
         writers: dict[str, Callable[[RunStore, Path], int]] = {
             "jsonl": lambda s, p: s.export_jsonl(p),
             "parquet": lambda s, p: s.export_parquet(p),
@@ -255,7 +271,7 @@ def export(
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
     """Write plots and an HTML page into RUN_DIR/report/."""
-    with _errors():
+    with errors():
         from societas.analysis.report import write_report
 
         RunStore.open(run_dir, readonly=True).close()
@@ -264,10 +280,54 @@ def report(run_dir: Annotated[Path, typer.Argument(help="Run directory.")]) -> N
 
 
 @app.command()
+def check(run_dir: Annotated[Path, typer.Argument(help="Run directory (or its run.db).")]) -> None:
+    """Verify a run store: integrity, schema, events, ticks, snapshot, llm_calls.
+
+    Exit 0 if sound, 1 if problems were found, 2 if the store cannot be opened.
+    """
+    with errors():
+        from societas.store.check import run_checks
+
+        results = run_checks(run_dir)
+        table = Table(title=f"check {run_dir}")
+        table.add_column("check")
+        table.add_column("result")
+        table.add_column("verifies")
+        for result in results:
+            if result.ok:
+                status = Text("ok", style="green")
+            elif result.skipped is not None:
+                status = Text(f"skipped ({result.skipped})", style="yellow")
+            else:
+                status = Text(f"{len(result.problems)} problem(s)", style="red")
+            table.add_row(result.name, status, result.description)
+        out_console.print(table)
+        problems = [p for result in results for p in result.problems]
+        for problem in problems:  # plain Text: messages quote data from the store
+            out_console.print(Text(f"- {problem}"), soft_wrap=True)
+        if problems:
+            err_console.print(
+                Text(f"{len(problems)} problem(s) found in {run_dir}", style="red"),
+                highlight=False,
+            )
+            raise typer.Exit(1)
+        out_console.print(Text(f"ok: {run_dir} is a sound run store"), highlight=False)
+
+
+@app.command()
 def scenarios() -> None:
     """List the registered scenarios."""
     for name in available_scenarios():
         out_console.print(name)
+
+
+def _register_sweep() -> None:
+    from societas.cli.sweep import sweep_command
+
+    app.command(name="sweep")(sweep_command)
+
+
+_register_sweep()
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ becomes a ``ConfigError`` naming the file (or the ``--set``), the field and what
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,10 @@ from societas.typing.scenario import Scenario
 __all__ = ["LoadedSpec", "load_spec", "parse_override"]
 
 MAX_FILE_BYTES = 5_000_000
+# PyYAML's scanner takes time quadratic in the nesting of flow collections ("[[[[..." of 1,200
+# levels: a second; of 10,000: over a minute), so deeper input is refused before parsing.
+MAX_FLOW_DEPTH = 100
+_FLOW_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 @dataclass
@@ -50,6 +55,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(src, "", "a readable scenario file", exc.strerror) from exc
     if "\x00" in text:
         raise ConfigError(src, "", "a UTF-8 text (YAML) file", "binary data")
+    depth = _flow_depth(text)
+    if depth > MAX_FLOW_DEPTH:
+        raise ConfigError(src, "", _TOO_DEEP, f"{depth} levels")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -58,6 +66,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(src, "", f"valid YAML{where}", _yaml_problem(exc)) from exc
     except RecursionError as exc:
         raise ConfigError(src, "", "YAML nested less deeply", "too deep") from exc
+    except ValueError as exc:  # a value Python cannot hold: an int of > 4300 digits, a bad date
+        raise ConfigError(src, "", "YAML values Python can read", str(exc)) from exc
     if data is None:
         raise ConfigError(src, "", "a mapping with at least 'scenario: NAME'", "an empty file")
     if not isinstance(data, dict):
@@ -66,6 +76,21 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         if not isinstance(key, str):
             raise ConfigError(src, str(key), "string keys", key)
     return data
+
+
+_TOO_DEEP = f"YAML nested less deeply (at most {MAX_FLOW_DEPTH} levels of [...] and {{...}})"
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of brackets; brackets inside quoted strings count too (harmless)."""
+    depth = deepest = 0
+    for match in _FLOW_BRACKETS.finditer(text):
+        if match.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth = max(0, depth - 1)
+    return deepest
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -82,9 +107,12 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     path = key.split(".")
     if any(not part.isidentifier() for part in path):
         raise ConfigError(f"--set {item}", key, "a dotted name of identifiers", key)
+    depth = _flow_depth(raw)
+    if depth > MAX_FLOW_DEPTH:
+        raise ConfigError(f"--set {item}", key, _TOO_DEEP, f"{depth} levels")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # not YAML, or a value Python cannot hold: a string
         value = raw
     except RecursionError as exc:
         raise ConfigError(f"--set {item}", key, "a value nested less deeply", "too deep") from exc
@@ -111,7 +139,7 @@ def _validate(
         return model.model_validate(dict(data))
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in err["loc"])
+        loc = ".".join(str(p) if p != "" else '""' for p in err["loc"])  # an empty key shows
         field = f"{prefix}{loc}" if loc else prefix.rstrip(".")
         source = _source_of(field, origin)
         expected = _expected(err)
@@ -171,7 +199,6 @@ def load_spec(
         keys, value = parse_override(item)
         _set(data, keys, value, f"--set {item}")
         origin[".".join(keys)] = f"--set {item}"
-        origin.setdefault(keys[0], f"--set {item}")
     run_block = data.pop("run", {})
     if not isinstance(run_block, dict):
         raise ConfigError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import reprlib
+
 __all__ = [
     "BackendError",
     "ConfigError",
@@ -76,5 +78,13 @@ def _one_line(text: str) -> str:
 
 
 def _short(value: object, limit: int = 80) -> str:
-    text = repr(value)
+    # reprlib stops early: a YAML alias bomb (a few hundred bytes that expand to billions of
+    # items) must not be expanded in full just to show its first 80 characters.
+    text = _REPR.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 200
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 10

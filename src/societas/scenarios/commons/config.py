@@ -22,7 +22,9 @@ class CommonsConfig(BaseModel):
     agents: int = Field(default=5, ge=1, le=1000, description="number of fishers")
     months: int = Field(default=12, ge=1, le=1200, description="months to simulate")
     capacity: int = Field(default=100, ge=1, le=10**9, description="lake capacity (tons)")
-    initial_stock: int = Field(default=100, ge=0, le=10**9, description="stock at month 1")
+    initial_stock: int = Field(
+        default=100, ge=0, le=10**9, validate_default=True, description="stock at month 1"
+    )
     regen_factor: float = Field(
         default=2.0, ge=1.0, le=100.0, description="stock multiplier after each harvest"
     )
