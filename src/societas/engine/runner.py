@@ -213,8 +213,7 @@ def prepare_resume(
     last_tick, next_seq, state = snap
     if info["status"] == "completed":
         raise ConfigError(str(out), "status", "a run that has not completed", "completed")
-    late = {e.kind for e in store.events() if e.seq >= next_seq}
-    if late - PROCESS_EVENT_KINDS:
+    if store.kinds_from(next_seq) - PROCESS_EVENT_KINDS:
         raise StoreError(
             f"{store.path}: simulation events after the last snapshot (seq {next_seq}); the "
             "store is inconsistent, run 'societas check' on it"

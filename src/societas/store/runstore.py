@@ -222,6 +222,11 @@ class RunStore:
         row = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()
         return 0 if row[0] is None else int(row[0]) + 1
 
+    def kinds_from(self, seq: int) -> set[str]:
+        """The kinds of the events numbered ``seq`` and later (no payload parsing)."""
+        rows = self._conn.execute("SELECT DISTINCT kind FROM events WHERE seq >= ?", (seq,))
+        return {str(r[0]) for r in rows}
+
     def iter_events(self, kinds: Iterable[str] | None = None) -> Iterator[Event]:
         cols = ", ".join(_EVENT_COLUMNS)
         if kinds is None:
