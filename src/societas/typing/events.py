@@ -168,6 +168,80 @@ class MetricEvent(EventBase):
     value: float
 
 
+# -- cognition (generative-agent minds) ---------------------------------------------------
+
+
+class PlanEvent(EventBase):
+    """A plan made or revised: a day plan, an hour's decomposition, or a short action."""
+
+    kind: Literal["plan"] = "plan"
+    phase: str
+    level: Literal["day", "hour", "step"]
+    text: str
+    replan: bool = False
+    reason: str | None = None
+
+
+class InitiativeEvent(EventBase):
+    """An agent acted without being addressed (proactive mode); ``accepted`` once known."""
+
+    kind: Literal["initiative"] = "initiative"
+    phase: str
+    initiative: str = Field(description="speak, invite, help, ...")
+    target: str | None = None
+    text: str = ""
+    accepted: bool | None = None
+
+
+class PredictionEvent(EventBase):
+    """Lookahead: the outcome a world-model prompt imagined for one candidate action."""
+
+    kind: Literal["prediction"] = "prediction"
+    phase: str
+    candidate: dict[str, Any]
+    predicted: str
+    score: float
+    chosen: bool = False
+
+
+class VetoEvent(EventBase):
+    """Guardrail: an action predicted to be too risky was vetoed before it executed."""
+
+    kind: Literal["veto"] = "veto"
+    phase: str
+    action: dict[str, Any]
+    risk_short: float
+    risk_long: float
+    threshold: float
+    reason: str = ""
+
+
+# -- population mode ------------------------------------------------------------------------
+
+
+class GroupDecisionEvent(EventBase):
+    """One archetype's answer for a phase: a distribution (or samples) over actions."""
+
+    kind: Literal["group_decision"] = "group_decision"
+    phase: str
+    key: str
+    size: int
+    data: dict[str, Any]
+    fallback: bool = False
+    reused: bool = Field(
+        default=False, description="answer reused from an identical earlier group query"
+    )
+
+
+class PopulationStepEvent(EventBase):
+    """A phase's individual actions in population mode, as columns (one list per field)."""
+
+    kind: Literal["population_step"] = "population_step"
+    phase: str
+    counts: dict[str, int] = Field(default_factory=dict)
+    columns: dict[str, list[Any]] = Field(default_factory=dict)
+
+
 Event = Annotated[
     RunStarted
     | RunResumed
@@ -183,7 +257,13 @@ Event = Annotated[
     | OutcomeEvent
     | InterventionEvent
     | SurveyAnswerEvent
-    | MetricEvent,
+    | MetricEvent
+    | PlanEvent
+    | InitiativeEvent
+    | PredictionEvent
+    | VetoEvent
+    | GroupDecisionEvent
+    | PopulationStepEvent,
     Field(discriminator="kind"),
 ]
 

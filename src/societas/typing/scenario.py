@@ -9,7 +9,7 @@ and tells each agent what it learned (``Percept``) so its memory can keep it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -43,6 +43,10 @@ class PhaseSpec(BaseModel):
     name: str
     action_model: type[Action]
     instruction: str = ""
+    # "agents": every agent that observes something decides (one call each).
+    # "groups": population mode; the world returns archetype queries (``World.groups``), one
+    # call per group, and draws each member's action from the group's answer.
+    mode: Literal["agents", "groups"] = "agents"
 
 
 class Percept(BaseModel):
