@@ -6,7 +6,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from societas.engine.protocol import Intervention, Survey
 
-__all__ = ["RunOptions"]
+__all__ = ["ModelRoute", "RunOptions"]
+
+
+class ModelRoute(BaseModel):
+    """Agents whose ids match ``agents`` (shell-style patterns) use this model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agents: list[str] = Field(min_length=1, description="agent id patterns, e.g. fisher_1, g*_a1")
+    model: str = Field(description="model spec, as for run.model")
+    base_url: str | None = Field(default=None, description="server URL for this model")
 
 
 class RunOptions(BaseModel):
@@ -20,6 +30,10 @@ class RunOptions(BaseModel):
         default="local", description="model spec: local, scripted, replay, openai:<m>"
     )
     base_url: str | None = Field(default=None, description="OpenAI-compatible server URL")
+    models: list[ModelRoute] = Field(
+        default_factory=list,
+        description="per-agent models (heterogeneous populations); first match wins",
+    )
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(default=160, ge=1, le=32768)

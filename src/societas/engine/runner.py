@@ -20,6 +20,7 @@ from societas.engine.options import RunOptions
 from societas.engine.simulation import Progress, Simulation, apply_settings
 from societas.llm import BackendOptions, Gateway, ResponseCache, build_stack, create_backend
 from societas.llm.registry import parse_spec
+from societas.llm.routing import RoutedModel, replay_spec_for
 from societas.mind import Mind, RecentMemory
 from societas.store import RunStore
 from societas.typing import ConfigError, LanguageModel, Sampling, StoreError
@@ -88,28 +89,56 @@ def _build_gateway(
     api_key: str | None,
 ) -> tuple[Gateway, LanguageModel, ResponseCache]:
     cache = ResponseCache(Path(options.cache) if options.cache else out / "cache.db")
-    backend = create_backend(
-        options.model,
-        BackendOptions(
-            base_url=options.base_url,
-            api_key=_api_key(api_key),
-            scripted_policy=scenario.scripted_policy(config),
-            cache=cache,
-            n_ctx=options.n_ctx,
-            request_timeout_s=options.request_timeout_s,
-        ),
-    )
     is_replay = parse_spec(options.model)[0] == "replay"
-    stack = build_stack(
-        backend,
-        cache=None if is_replay else cache,
-        max_concurrency=options.max_concurrency,
-        timeout_s=options.request_timeout_s,
-        max_attempts=options.max_attempts,
-        base_delay_s=options.retry_base_delay_s,
-        breaker_threshold=options.breaker_threshold or None,
-        breaker_cooldown_s=options.breaker_cooldown_s,
-    )
+
+    def stack_for(spec: str, base_url: str | None) -> tuple[LanguageModel, LanguageModel]:
+        backend = create_backend(
+            spec,
+            BackendOptions(
+                base_url=base_url,
+                api_key=_api_key(api_key),
+                scripted_policy=scenario.scripted_policy(config),
+                cache=cache,
+                n_ctx=options.n_ctx,
+                request_timeout_s=options.request_timeout_s,
+            ),
+        )
+        stack = build_stack(
+            backend,
+            cache=None if parse_spec(spec)[0] == "replay" else cache,
+            max_concurrency=options.max_concurrency,
+            timeout_s=options.request_timeout_s,
+            max_attempts=options.max_attempts,
+            base_delay_s=options.retry_base_delay_s,
+            breaker_threshold=options.breaker_threshold or None,
+            breaker_cooldown_s=options.breaker_cooldown_s,
+        )
+        return backend, stack
+
+    main_spec = options.model
+    if is_replay and options.models and parse_spec(main_spec)[1] is None:
+        # The cache holds every route's answers; the default model is the one no route names.
+        named = {
+            replay_spec_for(r.model, f"run.models[{i}].model").partition(":")[2]
+            for i, r in enumerate(options.models)
+        }
+        rest = [m for m in cache.models() if m not in named]
+        if len(rest) == 1:
+            main_spec = f"replay:{rest[0]}"
+    backend, stack = stack_for(main_spec, options.base_url)
+    if options.models:
+        # A replayed run replays every route too, each impersonating the model it named.
+        routes = []
+        backends = []
+        for i, route in enumerate(options.models):
+            spec = (
+                replay_spec_for(route.model, f"run.models[{i}].model") if is_replay else route.model
+            )
+            route_backend, route_stack = stack_for(spec, route.base_url or options.base_url)
+            routes.append((route.agents, route_stack))
+            backends.append((route.agents, route_backend))
+        stack = RoutedModel(stack, routes)
+        backend = RoutedModel(backend, backends)
     gateway = Gateway(stack, repair=options.repair, price_per_1k_tokens=options.price_per_1k_tokens)
     return gateway, backend, cache
 

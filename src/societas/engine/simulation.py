@@ -347,8 +347,10 @@ class Simulation:
                 LLMCall,
                 actor=agent_id,
                 purpose=decision.request.purpose,
-                model=self.gateway.model_id,
-                request_hash=decision.request.cache_key(self.gateway.model_id),
+                model=self.gateway.model_id_for(decision.request),
+                request_hash=decision.request.cache_key(
+                    self.gateway.model_id_for(decision.request)
+                ),
                 prompt_tokens=0,
                 completion_tokens=0,
                 status="error",

@@ -128,10 +128,16 @@ class Gateway:
         tokens = self.totals.prompt_tokens + self.totals.completion_tokens
         return tokens / 1000.0 * self.price_per_1k_tokens
 
+    def model_id_for(self, request: LLMRequest) -> str:
+        """The model that answers ``request`` (a routed model may pick one per agent)."""
+        pick = getattr(self.model, "model_id_for", None)
+        return str(pick(request)) if pick is not None else self.model.model_id
+
     async def _call(
         self, request: LLMRequest, *, repair: bool
     ) -> tuple[str | None, CallRecord, BackendError | None]:
-        key = request.cache_key(self.model.model_id)
+        model_id = self.model_id_for(request)
+        key = request.cache_key(model_id)
         t0 = time.perf_counter()
         try:
             response = await self.model.generate(request)
@@ -139,7 +145,7 @@ class Gateway:
             latency = (time.perf_counter() - t0) * 1000.0
             record = CallRecord(
                 purpose=request.purpose,
-                model=self.model.model_id,
+                model=model_id,
                 request_hash=key,
                 prompt_tokens=0,
                 completion_tokens=0,
@@ -156,7 +162,7 @@ class Gateway:
         latency = (time.perf_counter() - t0) * 1000.0
         record = CallRecord(
             purpose=request.purpose,
-            model=self.model.model_id,
+            model=model_id,
             request_hash=key,
             prompt_tokens=response.prompt_tokens,
             completion_tokens=response.completion_tokens,
