@@ -338,3 +338,20 @@ def test_console_script_error_path_has_no_traceback(tmp_path: Path) -> None:
     assert "months" in lines[0]
     assert proc.stdout == ""
     assert not out.exists()
+
+
+def test_resume_on_an_empty_store_says_start_again(tmp_path: Path) -> None:
+    run_dir = tmp_path / "killed"
+    run_dir.mkdir()
+    (run_dir / DB_NAME).write_bytes(b"")
+    result = _invoke("resume", str(run_dir))
+    assert result.exit_code == 2
+    assert "start the run again" in result.stderr
+    assert "societas resume" not in result.stderr
+
+
+def test_paths_with_brackets_are_printed_verbatim(tmp_path: Path) -> None:
+    out = tmp_path / "runs[bold]x"
+    result = _invoke("run", "commons", "--model", "scripted", "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert f"run directory: {out}" in result.stderr.replace("\n", "")

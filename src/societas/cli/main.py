@@ -138,7 +138,7 @@ def _run_with_progress(handle: RunHandle, quiet: bool) -> dict[str, float]:
 
 
 def _print_metrics(metrics: dict[str, float], out: Path) -> None:
-    table = Table(title=f"metrics ({out})")
+    table = Table(title=Text(f"metrics ({out})"))
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in sorted(metrics.items()):
@@ -150,7 +150,7 @@ def _finish(handle: RunHandle, quiet: bool) -> None:
     try:
         metrics = _run_with_progress(handle, quiet)
     except RunInterrupted:
-        err_console.print(f"resume with: societas resume {handle.out}")
+        err_console.print(Text(f"resume with: societas resume {handle.out}"), highlight=False)
         raise
     _print_metrics(metrics, handle.out)
 
@@ -185,7 +185,7 @@ def run(
         spec = load_spec(target, overrides, model=model, seed=seed)
         out_dir = out or _default_out(spec.scenario.name, spec.options.seed)
         handle = prepare_run(spec.scenario, spec.config, spec.options, out_dir, api_key=api_key)
-        err_console.print(f"run directory: {out_dir}")
+        err_console.print(Text(f"run directory: {out_dir}"), highlight=False)
         _finish(handle, quiet)
 
 
@@ -201,7 +201,7 @@ def resume(
         with RunStore.open(run_dir, readonly=True) as store:
             name = str(store.run_info()["scenario"])
         handle = prepare_resume(run_dir, get_scenario(name), model=model, api_key=api_key)
-        err_console.print(f"resuming {run_dir} at tick {handle.start_tick}")
+        err_console.print(Text(f"resuming {run_dir} at tick {handle.start_tick}"), highlight=False)
         _finish(handle, quiet)
 
 
@@ -265,7 +265,7 @@ def export(
         target = out or run_dir / f"events.{fmt}"
         with RunStore.open(run_dir, readonly=True) as store:
             n = writers[fmt](store, target)
-        err_console.print(f"wrote {n} events to {target}")
+        err_console.print(Text(f"wrote {n} events to {target}"), highlight=False)
 
 
 @app.command()

@@ -53,6 +53,11 @@ class RunStore:
         path = directory / DB_NAME if directory.is_dir() or not directory.suffix else directory
         if not path.is_file():
             raise StoreError(f"{path}: no run store here (expected a run directory with {DB_NAME})")
+        if path.stat().st_size == 0:
+            raise StoreError(
+                f"{path}: empty file, the run stopped before its first write; nothing was "
+                "recorded, so delete the directory and start the run again"
+            )
         conn: sqlite3.Connection | None = None
         try:
             if readonly:
