@@ -261,3 +261,39 @@ def test_ctrl_c_stops_after_the_current_tick_and_says_how_to_resume(tmp_path: Pa
         snap = store.latest_snapshot()
         assert snap is not None
         assert snap[0] == info["ticks_completed"] - 1
+
+
+class SurveyStaller(Probe):
+    """Answers a survey question with nonsense at once, then hangs on the repair."""
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        if request.purpose.startswith("survey:") and request.actor == "fisher_1":
+            if request.purpose.endswith(":repair"):
+                await asyncio.sleep(3600)
+            return LLMResponse(text="no idea", model=self.model_id)
+        return await super().generate(request)
+
+
+def test_a_survey_cut_by_the_deadline_keeps_the_calls_it_made(tmp_path: Path) -> None:
+    from societas.engine.protocol import Survey
+
+    survey = Survey.model_validate(
+        {
+            "tick": 0,
+            "name": "mood",
+            "questions": [{"id": "trust", "type": "likert", "text": "Trust the others?"}],
+        }
+    )
+    sim = build_sim(tmp_path, SurveyStaller(delay=0.0), deadline_s=0.3, months=1)
+    sim.surveys = [survey]
+    asyncio.run(sim.run())
+    events = sim.store.events()
+    answers = {e.actor: e for e in events if e.kind == "survey_answer"}
+    assert answers["fisher_1"].fallback and answers["fisher_1"].error == "deadline"
+    assert answers["fisher_2"].error != "deadline"
+    calls = [
+        e
+        for e in events
+        if e.kind == "llm_call" and e.actor == "fisher_1" and e.purpose.startswith("survey:")
+    ]
+    assert [c.status for c in calls] == ["invalid"]  # the first answer, made before the cut

@@ -243,7 +243,7 @@ class Simulation:
     async def _survey(self, tick: int, survey: Survey, rec: TickRecorder) -> None:
         """Ask every question to every surveyed agent at once; each answer is an event."""
         agents = survey.agents if survey.agents is not None else list(self.world.agent_ids())
-        jobs: list[tuple[str, str, str, asyncio.Task[Decision]]] = []
+        jobs: list[tuple[str, str, str, Decision, asyncio.Task[Decision]]] = []
         for agent_id in agents:
             mind = self.minds.get(agent_id)
             if mind is None:
@@ -263,16 +263,23 @@ class Simulation:
                 )
                 seed = derive_seed(self.seed, tick, phase.name, agent_id)
                 request = mind.build_request(obs, phase, self.world.rules_text, seed)
-                task = asyncio.create_task(self.gateway.decide(request, phase.action_model))
-                jobs.append((agent_id, question.id, question.type, task))
+                # Calls land in ``partial`` as they finish, so a question cancelled at the
+                # deadline still records the calls it made.
+                partial = Decision(action=None, request=request)
+                task = asyncio.create_task(
+                    self.gateway.decide(request, phase.action_model, into=partial)
+                )
+                jobs.append((agent_id, question.id, question.type, partial, task))
         if not jobs:
             return
-        await asyncio.wait([t for *_, t in jobs], timeout=self.deadline_s)
-        for agent_id, question_id, question_type, task in jobs:
-            decision = task.result() if task.done() else None
-            if not task.done():
-                task.cancel()
-            for call in decision.calls if decision is not None else ():
+        _, pending = await asyncio.wait([t for *_, t in jobs], timeout=self.deadline_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        for agent_id, question_id, question_type, partial, task in jobs:
+            decision = partial if task not in pending else None
+            for call in partial.calls:
                 rec.emit(LLMCall, actor=agent_id, **call.fields())
             action = decision.action if decision is not None else None
             rec.emit(
