@@ -531,3 +531,32 @@ def test_commit_tick_updates_the_timestamp_only_on_write(tmp_path: Path) -> None
     assert info["updated"] > created
     assert info["status"] == "failed"
     assert info["error"] == "boom"
+
+
+def test_read_only_open_recovers_what_a_killed_writer_left(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # A writer dies mid-transaction with a hot rollback journal beside the store; a read-only
+    # connection cannot roll it back ("attempt to write a readonly database").
+    run = tmp_path / "run"
+    RunStore.create(
+        run, run_id="r", scenario="x", seed=0, model="m", config={}, num_ticks=3, version="t"
+    ).close()
+    code = f"""
+import os, signal, sqlite3
+c = sqlite3.connect({str(run / DB_NAME)!r}, isolation_level=None)
+c.execute("PRAGMA journal_mode=DELETE")
+c.execute("PRAGMA cache_size=1")
+c.execute("BEGIN")
+c.execute("UPDATE runs SET status = 'failed'")
+c.execute("CREATE TABLE filler(x)")
+c.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,) for _ in range(2000)])
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    subprocess.run([sys.executable, "-c", code], check=False)
+    assert (run / f"{DB_NAME}-journal").exists()
+    with RunStore.open(run, readonly=True) as store:
+        assert store.run_info()["status"] == "running"  # the dead transaction rolled back
+        with pytest.raises(sqlite3.OperationalError):
+            store._conn.execute("DELETE FROM runs")

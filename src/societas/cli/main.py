@@ -173,6 +173,13 @@ def run(
         str | None, typer.Option("--api-key", help="API key (or SOCIETAS_API_KEY/OPENAI_API_KEY).")
     ] = None,
     cache: Annotated[Path | None, typer.Option("--cache", help="Response cache file.")] = None,
+    runner: Annotated[
+        str | None, typer.Option("--runner", help="Population runner: local | ray.")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster (auto, ray://host:10001).")
+    ] = None,
+    shards: Annotated[int | None, typer.Option("--shards", help="Population shards.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a scenario and print its metrics."""
@@ -182,6 +189,9 @@ def run(
             overrides.append(f"run.base_url={base_url}")
         if cache is not None:
             overrides.append(f"run.cache={cache}")
+        for key, value in (("runner", runner), ("ray_address", address), ("shards", shards)):
+            if value is not None:
+                overrides.append(f"run.{key}={value}")
         spec = load_spec(target, overrides, model=model, seed=seed)
         out_dir = out or _default_out(spec.scenario.name, spec.options.seed)
         handle = prepare_run(spec.scenario, spec.config, spec.options, out_dir, api_key=api_key)
@@ -269,13 +279,20 @@ def export(
 
 
 @app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
-    """Write plots and an HTML page into RUN_DIR/report/."""
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory or experiment directory.")],
+) -> None:
+    """Write a report: RUN_DIR/report/ (plots, index.html) for a run (it has run.db);
+    DIR/report.html for an experiment directory made by 'societas sweep'."""
     with errors():
+        from societas.analysis.experiment_report import is_experiment_dir, write_experiment_report
         from societas.analysis.report import write_report
 
-        RunStore.open(run_dir, readonly=True).close()
-        page = write_report(run_dir)
+        if not (run_dir / "run.db").exists() and is_experiment_dir(run_dir):
+            page = write_experiment_report(run_dir)
+        else:
+            RunStore.open(run_dir, readonly=True).close()
+            page = write_report(run_dir)
         err_console.print(f"report: {page}")
 
 
@@ -325,6 +342,24 @@ def _register_sweep() -> None:
     from societas.cli.sweep import sweep_command
 
     app.command(name="sweep")(sweep_command)
+
+
+def _register_interview() -> None:
+    from societas.cli.interview import interview_command
+
+    app.command(name="interview")(interview_command)
+
+
+_register_interview()
+
+
+def _register_validate() -> None:
+    from societas.cli.validate import app as validate_app
+
+    app.add_typer(validate_app, name="validate")
+
+
+_register_validate()
 
 
 _register_sweep()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from societas.engine.protocol import Intervention, Survey
@@ -63,4 +65,18 @@ class RunOptions(BaseModel):
     )
     cache: str | None = Field(
         default=None, description="response cache file (default: <out>/cache.db)"
+    )
+    runner: Literal["local", "ray"] = Field(
+        default="local", description="where population arrays live: this process or Ray actors"
+    )
+    ray_address: str | None = Field(
+        default=None, description="Ray cluster to join (auto, ray://host:10001); None: local"
+    )
+    shards: int | None = Field(
+        default=None, ge=1, le=100_000, description="population shards (default: 1 / one per CPU)"
+    )
+    keep_snapshots: int | None = Field(
+        default=None,
+        ge=1,
+        description="keep only the latest N tick snapshots (default: the scenario's, or all)",
     )

@@ -8,6 +8,10 @@ run:
     - tick: 5
       message: "A storm has damaged half of the boats."   # told to the agents (memory)
       to: [fisher_1, fisher_2]     # default: everyone
+    - tick: 6
+      remove: [fisher_2]           # agents that stop observing and acting from this tick
+      add:                         # new agents (Persona fields), taking part from this tick
+        - {id: fisher_9, name: Ada, attributes: {disposition: greedy}}
   surveys:
     - tick: 6                      # asked at the end of tick 6, after its phases
       name: wellbeing
@@ -22,28 +26,80 @@ run:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from societas.typing import Action
+from societas.typing import Action, ConfigError, Persona
+from societas.typing.scenario import World
 
-__all__ = ["Intervention", "Survey", "SurveyQuestion", "answer_model"]
+__all__ = [
+    "Intervention",
+    "Survey",
+    "SurveyQuestion",
+    "add_agents",
+    "answer_model",
+    "remove_agents",
+]
 
 
 class Intervention(BaseModel):
+    """Applied at the start of ``tick``, in this order: ``set``, ``remove``, ``add``,
+    ``message`` (so agents added at a tick hear that tick's news)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tick: int = Field(ge=0, description="applied at the start of this tick")
     set: dict[str, Any] = Field(default_factory=dict, description="world settings to change")
     message: str | None = Field(default=None, max_length=2000, description="news for agents")
     to: list[str] | None = Field(default=None, description="agent ids told (default: all)")
+    add: list[Persona] = Field(
+        default_factory=list, max_length=10_000, description="new agents, from this tick on"
+    )
+    remove: list[str] = Field(
+        default_factory=list, max_length=10_000, description="agent ids that leave at this tick"
+    )
 
     @model_validator(mode="after")
     def _does_something(self) -> Self:
-        if not self.set and self.message is None:
-            raise ValueError("an intervention needs 'set' or 'message'")
+        if not self.set and self.message is None and not self.add and not self.remove:
+            raise ValueError("an intervention needs 'set', 'message', 'add' or 'remove'")
+        added = [p.id for p in self.add]
+        if len(set(added)) != len(added):
+            raise ValueError("'add' lists an agent id twice")
+        if len(set(self.remove)) != len(self.remove):
+            raise ValueError("'remove' lists an agent id twice")
+        both = set(added) & set(self.remove)
+        if both:
+            raise ValueError(f"an id both added and removed: {sorted(both)[0]}")
         return self
+
+
+def add_agents(world: World, personas: Sequence[Persona]) -> None:
+    """Let new agents into a running world; a ``ConfigError`` if its scenario cannot."""
+    hook = getattr(world, "add_agents", None)
+    if hook is None:
+        raise ConfigError(
+            "run.interventions",
+            "add",
+            "a scenario whose world accepts new agents (World.add_agents)",
+            type(world).__name__,
+        )
+    hook(list(personas))
+
+
+def remove_agents(world: World, ids: Sequence[str]) -> None:
+    """Take agents out of a running world; a ``ConfigError`` if its scenario cannot."""
+    hook = getattr(world, "remove_agents", None)
+    if hook is None:
+        raise ConfigError(
+            "run.interventions",
+            "remove",
+            "a scenario whose world lets agents leave (World.remove_agents)",
+            type(world).__name__,
+        )
+    hook(list(ids))
 
 
 class SurveyQuestion(BaseModel):

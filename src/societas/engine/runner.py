@@ -17,11 +17,13 @@ from pydantic import BaseModel
 
 from societas import __version__
 from societas.engine.options import RunOptions
+from societas.engine.protocol import add_agents, remove_agents
 from societas.engine.simulation import Progress, Simulation, apply_settings
 from societas.llm import BackendOptions, Gateway, ResponseCache, build_stack, create_backend
 from societas.llm.registry import parse_spec
 from societas.llm.routing import RoutedModel, replay_spec_for
-from societas.mind import Mind, RecentMemory
+from societas.mind.generative import mind_factory, scenario_mind_config
+from societas.population import Executor, build_executor
 from societas.store import RunStore
 from societas.typing import ConfigError, LanguageModel, Sampling, StoreError
 from societas.typing.events import PROCESS_EVENT_KINDS
@@ -43,6 +45,7 @@ class RunHandle:
     start_tick: int
     resumed: bool
     out: Path
+    executor: Executor | None = None
 
     async def run(self, *, handle_sigint: bool = False) -> dict[str, float]:
         """Run to the end. With ``handle_sigint``, Ctrl-C stops after the current tick
@@ -67,6 +70,8 @@ class RunHandle:
             await self.backend.aclose()
 
     def close(self) -> None:
+        if self.executor is not None:
+            self.executor.close()
         self.store.close()
         self.cache.close()
 
@@ -156,14 +161,23 @@ def _build_simulation(
     sampling = Sampling(
         temperature=options.temperature, top_p=options.top_p, max_tokens=options.max_tokens
     )
-    minds = {
-        p.id: Mind(
-            p,
-            memory=RecentMemory(top_k=options.memory_top_k, token_budget=options.memory_tokens),
-            sampling=sampling,
-        )
-        for p in personas
-    }
+
+    # A scenario with a ``mind_config(config)`` (optional member) gets generative minds.
+    mind_config = scenario_mind_config(scenario, config)
+    # Also builds the minds of agents added by interventions (and rebuilt on resume).
+    make_mind = mind_factory(
+        sampling=sampling,
+        mind_config=mind_config,
+        memory_top_k=options.memory_top_k,
+        memory_tokens=options.memory_tokens,
+        scripted_policy=(
+            scenario.scripted_policy(config)
+            if mind_config is not None and mind_config.fast_policy
+            else None
+        ),
+    )
+
+    minds = {p.id: make_mind(p) for p in personas}
     return Simulation(
         scenario=scenario,
         config=config,
@@ -177,7 +191,40 @@ def _build_simulation(
         on_progress=on_progress,
         interventions=options.interventions,
         surveys=options.surveys,
+        mind_factory=make_mind,
+        sampling=sampling,
     )
+
+
+def _check_runner(world: object, options: RunOptions) -> None:
+    if getattr(world, "use_executor", None) is None and (
+        options.runner != "local" or options.shards not in (None, 1)
+    ):
+        raise ConfigError(
+            "run.runner",
+            "runner",
+            "'local' with 1 shard for a scenario without population arrays",
+            f"{options.runner} with {options.shards or 'default'} shards",
+        )
+
+
+def _attach_executor(sim: Simulation, store: RunStore, options: RunOptions) -> Executor | None:
+    """Hand a population world its executor (``run.runner``) and apply snapshot retention."""
+    keep = options.keep_snapshots
+    if keep is None:
+        keep = getattr(sim.world, "keep_snapshots", None)
+    store.keep_snapshots = keep
+    use_executor = getattr(sim.world, "use_executor", None)
+    _check_runner(sim.world, options)
+    if use_executor is None:
+        return None
+    executor = build_executor(options.runner, shards=options.shards, address=options.ray_address)
+    try:
+        use_executor(executor)
+    except BaseException:
+        executor.close()
+        raise
+    return executor
 
 
 def stored_config(config: BaseModel, options: RunOptions) -> dict[str, Any]:
@@ -200,12 +247,23 @@ def prepare_run(
         )
     out.mkdir(parents=True, exist_ok=True)
     gateway, backend, cache = _build_gateway(scenario, config, options, out, api_key)
-    # A probe world tells the number of ticks and tries the interventions' setting changes,
-    # so a bad one stops the run before anything is recorded.
-    probe_world, _ = scenario.build(config, np.random.default_rng(options.seed))
+    # A probe world tells the number of ticks and tries the interventions' setting changes
+    # and population changes (in tick order, as the run will), so a bad one stops the run
+    # before anything is recorded.
+    probe_world, probe_personas = scenario.build(config, np.random.default_rng(options.seed))
+    known = {p.id for p in probe_personas}
     for intervention in sorted(options.interventions, key=lambda i: i.tick):
         if intervention.set:
             apply_settings(probe_world, intervention.set)
+        if intervention.remove:
+            remove_agents(probe_world, intervention.remove)
+        if intervention.add:
+            taken = sorted(known & {p.id for p in intervention.add})
+            if taken:
+                raise ConfigError("run.interventions", "add.id", "an id no agent has yet", taken[0])
+            add_agents(probe_world, intervention.add)
+            known |= {p.id for p in intervention.add}
+    _check_runner(probe_world, options)
     store = RunStore.create(
         out,
         run_id=uuid.uuid4().hex[:12],
@@ -217,8 +275,14 @@ def prepare_run(
         version=__version__,
     )
     sim = _build_simulation(scenario, config, options, store, gateway, on_progress)
-    sim.record_start(f"{options.model} ({gateway.model_id})")
-    return RunHandle(sim, store, backend, cache, 0, False, out)
+    executor = _attach_executor(sim, store, options)
+    try:
+        sim.record_start(f"{options.model} ({gateway.model_id})")
+    except BaseException:
+        if executor is not None:
+            executor.close()
+        raise
+    return RunHandle(sim, store, backend, cache, 0, False, out, executor)
 
 
 def prepare_resume(
@@ -249,8 +313,14 @@ def prepare_resume(
         )
     gateway, backend, cache = _build_gateway(scenario, config, options, out, api_key)
     sim = _build_simulation(scenario, config, options, store, gateway, on_progress)
-    sim.restore(state)
-    return RunHandle(sim, store, backend, cache, last_tick + 1, True, out)
+    executor = _attach_executor(sim, store, options)
+    try:
+        sim.restore(state)
+    except BaseException:
+        if executor is not None:
+            executor.close()
+        raise
+    return RunHandle(sim, store, backend, cache, last_tick + 1, True, out, executor)
 
 
 def run_sync(handle: RunHandle, *, handle_sigint: bool = False) -> dict[str, float]:

@@ -10,6 +10,7 @@ RNG state) are committed in one transaction, so a run resumes from its store at 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,27 +18,40 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from societas.engine.protocol import Intervention, Survey, answer_model
+from societas.engine.protocol import (
+    Intervention,
+    Survey,
+    add_agents,
+    answer_model,
+    remove_agents,
+)
 from societas.engine.recorder import TickRecorder
 from societas.llm.gateway import Decision, Gateway
-from societas.mind import Mind, derive_seed
+from societas.mind import DecisionContext, Mind, derive_seed, schema_hint
 from societas.store import RunStore
 from societas.typing import (
     Action,
     ActionEvent,
+    ChatMessage,
     ConfigError,
     DecisionFallback,
+    GroupDecisionEvent,
+    GroupQuery,
     InterventionEvent,
     LLMCall,
+    LLMRequest,
     MetricEvent,
     Observation,
+    Persona,
     RunCompleted,
     RunFailed,
     RunResumed,
     RunStarted,
+    Sampling,
     SocietasError,
     SurveyAnswerEvent,
     TickCompleted,
+    WorldState,
 )
 from societas.typing.scenario import Percept, PhaseSpec, Scenario, World
 
@@ -93,6 +107,8 @@ class Simulation:
         on_progress: Callable[[Progress], None] | None = None,
         interventions: Sequence[Intervention] = (),
         surveys: Sequence[Survey] = (),
+        sampling: Sampling | None = None,
+        mind_factory: Callable[[Persona], Mind] | None = None,
     ) -> None:
         self.scenario = scenario
         self.config = config
@@ -109,6 +125,14 @@ class Simulation:
         self.stop_requested = False
         self.interventions: list[Intervention] = list(interventions)
         self.surveys: list[Survey] = list(surveys)
+        # Builds the Mind of an agent added mid-run (the runner passes the one it used for
+        # the initial population); added personas go into every snapshot, so a resumed run
+        # rebuilds their minds before restoring them.
+        self.mind_factory = mind_factory
+        self.added_personas: list[Persona] = []
+        # Population mode: sampling of group requests; answers by request key (in process).
+        self.sampling = sampling or Sampling()
+        self._group_memo: dict[str, Action] = {}
 
     def request_stop(self) -> None:
         """Stop cleanly after the tick in progress (what Ctrl-C does)."""
@@ -128,14 +152,23 @@ class Simulation:
         self.store.commit_tick(rec.events, snapshot=(-1, rec.next_seq, self.snapshot()))
 
     def snapshot(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "world": self.world.snapshot(),
             "minds": {aid: mind.snapshot() for aid, mind in self.minds.items()},
             "rng": self.rng.bit_generator.state,
         }
+        if self.added_personas:  # agents added by interventions, rebuilt first on restore
+            state["added"] = [p.model_dump(mode="json") for p in self.added_personas]
+        return state
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self.world.restore(state["world"])
+        self.added_personas = []
+        for data in state.get("added", []):
+            persona = Persona.model_validate(data)
+            self.added_personas.append(persona)
+            if persona.id not in self.minds:
+                self.minds[persona.id] = self._new_mind(persona)
         for aid, mind_state in state["minds"].items():
             self.minds[aid].restore(mind_state)
         self.rng.bit_generator.state = state["rng"]
@@ -223,15 +256,39 @@ class Simulation:
                 )
             )
 
+    def _new_mind(self, persona: Persona) -> Mind:
+        """An added agent's Mind: built like the others' (the runner's factory), else with
+        the sampling of the first agent's Mind."""
+        if self.mind_factory is not None:
+            return self.mind_factory(persona)
+        if not self.minds:
+            raise ConfigError(
+                "run.interventions", "add", "a simulation that can build minds", persona.id
+            )
+        return Mind(persona, sampling=next(iter(self.minds.values())).sampling)
+
     def _intervene(self, tick: int, intervention: Intervention, rec: TickRecorder) -> None:
-        """Change world settings and/or tell agents the news; recorded before the phases."""
+        """Change world settings, remove and add agents, tell agents the news (in this
+        order); recorded before the phases."""
         if intervention.set:
             apply_settings(self.world, intervention.set)
-        told = intervention.to if intervention.to is not None else list(self.world.agent_ids())
+        if intervention.remove:
+            remove_agents(self.world, intervention.remove)
+        if intervention.add:
+            taken = sorted(p.id for p in intervention.add if p.id in self.minds)
+            if taken:
+                raise ConfigError("run.interventions", "add.id", "an id no agent has yet", taken[0])
+            add_agents(self.world, intervention.add)
+            for persona in intervention.add:
+                self.minds[persona.id] = self._new_mind(persona)
+                self.added_personas.append(persona)
+        present = list(self.world.agent_ids())
+        told = intervention.to if intervention.to is not None else present
         if intervention.message is not None:
             news = Percept(text=f"News: {intervention.message}", kind="news", importance=8.0)
             for agent_id in told:
-                if agent_id in self.minds:
+                # Only agents taking part hear news (not removed ones, not future joiners).
+                if agent_id in self.minds and agent_id in present:
                     self.minds[agent_id].remember(tick, [news])
         rec.emit(
             InterventionEvent,
@@ -239,6 +296,19 @@ class Simulation:
             message=intervention.message,
             to=intervention.to,
         )
+        if intervention.add or intervention.remove:
+            # The intervention event has no population fields; the change is a world_state
+            # event of phase "population" (the added personas in full, for analysis).
+            rec.emit(
+                WorldState,
+                phase="population",
+                state={
+                    "agents": len(self.world.agent_ids()),
+                    "added": [p.id for p in intervention.add],
+                    "removed": list(intervention.remove),
+                    "added_personas": [p.model_dump(mode="json") for p in intervention.add],
+                },
+            )
 
     async def _survey(self, tick: int, survey: Survey, rec: TickRecorder) -> None:
         """Ask every question to every surveyed agent at once; each answer is an event."""
@@ -293,7 +363,173 @@ class Simulation:
                 error=None if action is not None else (decision.error if decision else "deadline"),
             )
 
+    # -- population mode -----------------------------------------------------------------
+
+    def _group_request(self, query: GroupQuery, phase: PhaseSpec) -> LLMRequest:
+        """One archetype's request: rules + the group's persona, then what it observes.
+
+        The seed comes from (run seed, phase, key, hash of the observation text), not the
+        tick, so a group that sees the same thing again sends an identical request (served by
+        the memo in process and by the response cache across processes)."""
+        obs = query.observation
+        digest = hashlib.sha256(obs.text.encode("utf-8")).hexdigest()[:16]
+        seed = derive_seed(self.seed, 0, phase.name, f"group:{query.key}:{digest}")
+        system = f"{self.world.rules_text}\n\n{query.persona_text}".strip()
+        parts = [obs.text]
+        if phase.instruction:
+            parts.append(phase.instruction)
+        parts.append(
+            "Answer with only a JSON object of this form: " + schema_hint(phase.action_model)
+        )
+        return LLMRequest(
+            messages=(
+                ChatMessage(role="system", content=system),
+                ChatMessage(role="user", content="\n\n".join(parts)),
+            ),
+            json_schema=phase.action_model.json_schema(),
+            sampling=self.sampling,
+            seed=seed,
+            purpose=phase.name,
+            actor=f"group:{query.key}",
+            context={
+                "phase": phase.name,
+                "tick": obs.tick,
+                "group": query.key,
+                "size": query.size,
+                **obs.fields,
+            },
+        )
+
+    async def _group_phase(self, tick: int, phase: PhaseSpec, rec: TickRecorder) -> int:
+        """A ``groups`` phase: one call per archetype, all in flight at once, then the world
+        draws the members' actions from the answers (``resolve_groups``)."""
+        groups = getattr(self.world, "groups", None)
+        resolve_groups = getattr(self.world, "resolve_groups", None)
+        if groups is None or resolve_groups is None:
+            raise ConfigError(
+                f"scenario {self.scenario.name}",
+                f"phases.{phase.name}.mode",
+                "a world with groups() and resolve_groups() for a 'groups' phase",
+                type(self.world).__name__,
+            )
+        queries: list[GroupQuery] = list(groups(tick, phase))
+        keys = [q.key for q in queries]
+        if len(set(keys)) != len(keys):
+            dup = next(k for k in keys if keys.count(k) > 1)
+            raise ConfigError(
+                f"scenario {self.scenario.name}",
+                f"phases.{phase.name}.groups",
+                "distinct group keys",
+                dup,
+            )
+        model_id = self.gateway.model_id
+        requests = {q.key: self._group_request(q, phase) for q in queries}
+        memo_keys = {k: r.cache_key(model_id) for k, r in requests.items()}
+        decisions: dict[str, Decision] = {}
+        tasks: dict[str, asyncio.Task[Decision]] = {}
+        for q in queries:
+            if memo_keys[q.key] in self._group_memo:
+                continue
+            decisions[q.key] = Decision(action=None, request=requests[q.key])
+            tasks[q.key] = asyncio.create_task(
+                self.gateway.decide(requests[q.key], phase.action_model, into=decisions[q.key])
+            )
+        done: set[asyncio.Task[Decision]] = set()
+        if tasks:
+            done, pending = await asyncio.wait(tasks.values(), timeout=self.deadline_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        answers: dict[str, Action] = {}
+        fallbacks = 0
+        for q in queries:
+            actor = f"group:{q.key}"
+            memo = self._group_memo.get(memo_keys[q.key])
+            if memo is not None:
+                answers[q.key] = memo
+                rec.emit(
+                    GroupDecisionEvent,
+                    actor=actor,
+                    phase=phase.name,
+                    key=q.key,
+                    size=q.size,
+                    data=memo.model_dump(mode="json"),
+                    reused=True,
+                )
+                continue
+            decision = decisions[q.key]
+            finished = tasks[q.key] in done
+            # The same records as an agent's decision: calls, fallback, then the group event.
+            action = self._record_group(rec, actor, q, phase, decision, finished)
+            fallback = action is None
+            if action is None:
+                action = self.world.fallback(q.observation, phase)
+                fallbacks += 1
+            else:
+                self._group_memo[memo_keys[q.key]] = action
+            answers[q.key] = action
+            rec.emit(
+                GroupDecisionEvent,
+                actor=actor,
+                phase=phase.name,
+                key=q.key,
+                size=q.size,
+                data=action.model_dump(mode="json"),
+                fallback=fallback,
+            )
+        percepts = resolve_groups(tick, phase, answers, self.rng, rec)
+        for agent_id, items in percepts.items():
+            mind = self.minds.get(agent_id)
+            if mind is not None and items:
+                mind.remember(tick, items)
+        return fallbacks
+
+    def _record_group(
+        self,
+        rec: TickRecorder,
+        actor: str,
+        query: GroupQuery,
+        phase: PhaseSpec,
+        decision: Decision,
+        finished: bool,
+    ) -> Action | None:
+        """Record a group's calls (and its fallback); the answer, or None for a fallback."""
+        for call in decision.calls:
+            rec.emit(LLMCall, actor=actor, **call.fields())
+        if not finished and decision.request is not None:
+            rec.emit(
+                LLMCall,
+                actor=actor,
+                purpose=decision.request.purpose,
+                model=self.gateway.model_id,
+                request_hash=decision.request.cache_key(self.gateway.model_id),
+                prompt_tokens=0,
+                completion_tokens=0,
+                status="error",
+                error=f"cancelled at the phase deadline of {self.deadline_s:g} s",
+            )
+        if finished and decision.action is not None:
+            return decision.action
+        reason = "deadline" if not finished else (decision.failure or "backend_error")
+        error = (
+            f"no decision within the deadline of {self.deadline_s:g} s"
+            if not finished
+            else (decision.error or "")
+        )
+        rec.emit(
+            DecisionFallback,
+            actor=actor,
+            phase=phase.name,
+            reason=reason,
+            error=error[:1000],
+            raw_output=decision.raw_output,
+        )
+        return None
+
     async def _phase(self, tick: int, phase: PhaseSpec, rec: TickRecorder) -> int:
+        if phase.mode == "groups":
+            return await self._group_phase(tick, phase, rec)
         observations: dict[str, Observation] = {}
         for agent_id in self.world.agent_ids():
             obs = self.world.observe(agent_id, tick, phase)
@@ -307,12 +543,62 @@ class Simulation:
             action = self._record_decision(rec, agent_id, obs, phase, decision, finished)
             fallbacks += int(not finished or decision.action is None)
             actions[agent_id] = action
+            # Cognition events of the decision (plans, predictions, vetoes, ...) point at
+            # the action they led to.
+            self._emit_mind_events(rec, agent_id, parent=rec.next_seq - 1)
         percepts = self.world.resolve(tick, phase, actions, self.rng, rec)
-        for agent_id, items in percepts.items():
-            mind = self.minds.get(agent_id)
-            if mind is not None:
-                mind.remember(tick, items)
+        await self._perceive_all(tick, phase, percepts, rec)
         return fallbacks
+
+    async def _perceive_all(
+        self,
+        tick: int,
+        phase: PhaseSpec,
+        percepts: Mapping[str, Sequence[Percept]],
+        rec: TickRecorder,
+    ) -> None:
+        """Every mind perceives the phase's outcome at once (memory, importance, reflection),
+        within the phase deadline; then each mind's events are recorded in agent order."""
+        sim_time = self.world.sim_time(tick)
+        tasks: dict[str, asyncio.Task[None]] = {}
+        for agent_id, mind in self.minds.items():
+            items = percepts.get(agent_id, ())
+            if type(mind).perceive is Mind.perceive:
+                if items:  # the base mind: no model calls, nothing to wait for
+                    mind.remember(tick, items)
+                continue
+            tasks[agent_id] = asyncio.create_task(
+                mind.perceive(tick, sim_time, items, self.gateway, phase=phase.name)
+            )
+        if tasks:
+            done, pending = await asyncio.wait(tasks.values(), timeout=self.deadline_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            for task in done:
+                if task.exception() is not None:
+                    task.result()  # a bug in a mind is raised, not swallowed
+        for agent_id in tasks:
+            self._emit_mind_events(rec, agent_id)
+
+    def _emit_mind_events(
+        self, rec: TickRecorder, agent_id: str, parent: int | None = None
+    ) -> None:
+        """Record what a mind reports (``drain_events``) with the agent as actor."""
+        mind = self.minds.get(agent_id)
+        if mind is None:
+            return
+        drained = mind.drain_events()
+        if not drained:
+            return
+        seqs: list[int] = []
+        for event_type, fields in drained:
+            fields = dict(fields)
+            if parent is not None and event_type is not LLMCall:
+                fields.setdefault("parent", parent)
+            seqs.append(rec.emit(event_type, actor=agent_id, **fields))
+        mind.recorded(seqs)
 
     async def _decide_all(
         self, tick: int, phase: PhaseSpec, observations: Mapping[str, Observation]
@@ -321,12 +607,19 @@ class Simulation:
         an unfinished decision still holds the calls it completed."""
         decisions: dict[str, Decision] = {}
         tasks: dict[str, asyncio.Task[Decision]] = {}
+        sim_time = self.world.sim_time(tick)
         for agent_id, obs in observations.items():
-            seed = derive_seed(self.seed, tick, phase.name, agent_id)
-            request = self.minds[agent_id].build_request(obs, phase, self.world.rules_text, seed)
-            decisions[agent_id] = Decision(action=None, request=request)
+            ctx = DecisionContext(
+                observation=obs,
+                phase=phase,
+                rules_text=self.world.rules_text,
+                seed=derive_seed(self.seed, tick, phase.name, agent_id),
+                tick=tick,
+                sim_time=sim_time,
+            )
+            decisions[agent_id] = Decision(action=None)
             tasks[agent_id] = asyncio.create_task(
-                self.gateway.decide(request, phase.action_model, into=decisions[agent_id])
+                self.minds[agent_id].decide(ctx, self.gateway, into=decisions[agent_id])
             )
         if not tasks:
             return {}
@@ -335,6 +628,9 @@ class Simulation:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        for task in done:
+            if task.exception() is not None:
+                task.result()  # a bug in a mind is raised, not swallowed
         return {aid: (decisions[aid], tasks[aid] in done) for aid in tasks}
 
     def _record_decision(

@@ -46,7 +46,10 @@ class ScriptedModel:
     async def generate(self, request: LLMRequest) -> LLMResponse:
         self.calls += 1
         rng = np.random.default_rng(request.seed)
-        if request.purpose.startswith("survey:"):
+        # A policy that answers surveys itself says so; otherwise a random valid respondent.
+        if request.purpose.startswith("survey:") and not getattr(
+            self.policy, "answers_surveys", False
+        ):
             text = survey_answer(request, rng)
         else:
             text = self.policy(request, rng)

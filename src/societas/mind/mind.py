@@ -2,20 +2,52 @@
 
 The prompt has a stable prefix (the world's rules, then the persona) so model servers' prefix
 caches hit; what changes (memories, the observation) comes last.
+
+The engine talks to a mind through four hooks (see ``docs/mind.md``): ``decide`` (may make any
+number of model calls; the base makes one), ``perceive`` (after the world resolved a phase),
+``drain_events`` (cognition events to record: plans, reflections, predictions, ...) and
+``recorded`` (the sequence numbers the drained events got). The base class keeps the
+foundation's behaviour: one request per decision, percepts into a recency memory, no events.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from societas.llm.gateway import Decision, Gateway
 from societas.mind.memory import MemoryRecord, RecentMemory
 from societas.typing import Action, ChatMessage, LLMRequest, Observation, Persona, Sampling
+from societas.typing.events import EventBase
 from societas.typing.scenario import Percept, PhaseSpec
 
-__all__ = ["Mind", "derive_seed", "schema_hint"]
+__all__ = [
+    "DecisionContext",
+    "Mind",
+    "MindEvent",
+    "derive_seed",
+    "interview_prompt",
+    "schema_hint",
+]
+
+# A cognition event for the engine to record: its class and its kind-specific fields (the
+# engine adds run, seq, tick, sim time and ``actor``; ``parent`` may be given).
+MindEvent = tuple[type[EventBase], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class DecisionContext:
+    """What the engine hands a mind for one decision."""
+
+    observation: Observation
+    phase: PhaseSpec
+    rules_text: str
+    seed: int
+    tick: int
+    sim_time: float
 
 
 def derive_seed(run_seed: int, tick: int, phase: str, agent_id: str) -> int:
@@ -81,6 +113,48 @@ class Mind:
             context={"phase": phase.name, "tick": observation.tick, **observation.fields},
         )
 
+    async def decide(
+        self, ctx: DecisionContext, gateway: Gateway, into: Decision | None = None
+    ) -> Decision:
+        """Decide one action. ``into`` collects the calls as they finish (and
+        ``into.request`` names the call in flight), so a decision cancelled at the phase
+        deadline still shows what it did. The base makes exactly one request."""
+        request = self.build_request(ctx.observation, ctx.phase, ctx.rules_text, ctx.seed)
+        decision = into if into is not None else Decision(action=None)
+        decision.request = request
+        return await gateway.decide(request, ctx.phase.action_model, into=decision)
+
+    async def perceive(
+        self,
+        tick: int,
+        sim_time: float,
+        percepts: Sequence[Percept],
+        gateway: Gateway,
+        *,
+        phase: str = "",
+    ) -> None:
+        """What the agent learned in a phase (called for every mind after each resolve)."""
+        if percepts:
+            self.remember(tick, percepts)
+
+    def drain_events(self) -> list[MindEvent]:
+        """Cognition events (and ``LLMCall`` for calls made outside ``decide``) since the
+        last drain, in the order they happened. The base mind has none."""
+        return []
+
+    def recorded(self, seqs: Sequence[int]) -> None:
+        """The sequence numbers the engine gave the events of the last drain, in order."""
+
+    def interview_request(
+        self, question: str, *, rules_text: str, tick: int, seed: int
+    ) -> LLMRequest:
+        """A free-text request: the agent answers ``question`` in character from memory."""
+        system = f"{rules_text}\n\n{self.persona.describe()}".strip()
+        memories = self.memory.retrieve()
+        return interview_prompt(
+            system, [m.text for m in memories], question, self.persona, self.sampling, tick, seed
+        )
+
     def remember(self, tick: int, percepts: Iterable[Percept]) -> None:
         self.memory.extend(
             MemoryRecord(tick=tick, text=p.text, kind=p.kind, importance=p.importance)
@@ -92,3 +166,39 @@ class Mind:
 
     def restore(self, state: dict[str, Any]) -> None:
         self.memory.restore(state.get("memory", []))
+
+
+INTERVIEW_INSTRUCTION = (
+    "An interviewer asks you a question. Answer in character, in one to three sentences, "
+    "from what you remember. If you do not remember, say so."
+)
+
+
+def interview_prompt(
+    system: str,
+    memories: Sequence[str],
+    question: str,
+    persona: Persona,
+    sampling: Sampling,
+    tick: int,
+    seed: int,
+) -> LLMRequest:
+    """The interview request shared by every mind: memories, then the question."""
+    parts: list[str] = []
+    if memories:
+        parts.append("What you remember:\n" + "\n".join(f"- {m}" for m in memories))
+    else:
+        parts.append("What you remember: nothing yet.")
+    parts.append(INTERVIEW_INSTRUCTION)
+    parts.append(f"Question: {question}")
+    return LLMRequest(
+        messages=(
+            ChatMessage(role="system", content=system),
+            ChatMessage(role="user", content="\n\n".join(parts)),
+        ),
+        sampling=sampling,
+        seed=seed,
+        purpose="interview",
+        actor=persona.id,
+        context={"tick": tick, "question": question, "name": persona.name},
+    )

@@ -35,6 +35,9 @@ class RunStore:
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
         self._conn = conn
+        # None: keep every tick's snapshot; N: keep the latest N (population runs, whose
+        # snapshots hold arrays of a million agents, keep one or two).
+        self.keep_snapshots: int | None = None
 
     # -- opening -------------------------------------------------------------------------
 
@@ -44,6 +47,25 @@ class RunStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @staticmethod
+    def connect_readonly(path: Path) -> sqlite3.Connection:
+        """A connection that reads ``path`` and cannot write to it."""
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA user_version").fetchone()
+        except sqlite3.OperationalError as exc:
+            # A killed writer leaves a write-ahead log that a read-only connection cannot
+            # recover (SQLITE_READONLY_RECOVERY). Recovery changes no data: let a read-write
+            # connection do it, and keep that connection from writing anything else.
+            conn.close()
+            if "readonly" not in str(exc):
+                raise
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only=ON")
         return conn
 
     @classmethod
@@ -60,12 +82,7 @@ class RunStore:
             )
         conn: sqlite3.Connection | None = None
         try:
-            if readonly:
-                conn = sqlite3.connect(
-                    f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
-                )
-            else:
-                conn = cls._connect(path)
+            conn = cls.connect_readonly(path) if readonly else cls._connect(path)
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if not readonly:
                 migrate(conn, path)
@@ -179,6 +196,12 @@ class RunStore:
                     "INSERT OR REPLACE INTO snapshots (tick, next_seq, state) VALUES (?, ?, ?)",
                     (tick, next_seq, json.dumps(state)),
                 )
+                if self.keep_snapshots is not None:
+                    conn.execute(
+                        "DELETE FROM snapshots WHERE tick NOT IN "
+                        "(SELECT tick FROM snapshots ORDER BY tick DESC LIMIT ?)",
+                        (max(1, self.keep_snapshots),),
+                    )
             if metrics:
                 conn.executemany(
                     "INSERT OR REPLACE INTO metrics (run_id, name, tick, value) "
@@ -218,6 +241,15 @@ class RunStore:
     def latest_snapshot(self) -> tuple[int, int, dict[str, Any]] | None:
         row = self._conn.execute(
             "SELECT tick, next_seq, state FROM snapshots ORDER BY tick DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return int(row[0]), int(row[1]), json.loads(row[2])
+
+    def snapshot_at(self, tick: int) -> tuple[int, int, dict[str, Any]] | None:
+        """The snapshot taken after ``tick`` (``-1``: before the first tick), or ``None``."""
+        row = self._conn.execute(
+            "SELECT tick, next_seq, state FROM snapshots WHERE tick = ?", (tick,)
         ).fetchone()
         if row is None:
             return None

@@ -42,6 +42,7 @@ from societas.typing.events import (
 from societas.typing.llm import ChatMessage, LanguageModel, LLMRequest, LLMResponse, Sampling
 from societas.typing.observation import Observation
 from societas.typing.persona import Persona
+from societas.typing.population import ExecutorAware, GroupQuery, PopulationWorld
 from societas.typing.scenario import PhaseSpec, Scenario, World
 
 __all__ = [
@@ -56,7 +57,9 @@ __all__ = [
     "Event",
     "EventAdapter",
     "EventBase",
+    "ExecutorAware",
     "GroupDecisionEvent",
+    "GroupQuery",
     "InitiativeEvent",
     "InterventionEvent",
     "LLMCall",
@@ -72,6 +75,7 @@ __all__ = [
     "PhaseSpec",
     "PlanEvent",
     "PopulationStepEvent",
+    "PopulationWorld",
     "PredictionEvent",
     "ReflectionEvent",
     "ReplayMissError",

@@ -137,6 +137,9 @@ class ReflectionEvent(EventBase):
     kind: Literal["reflection"] = "reflection"
     phase: str
     text: str
+    evidence: list[int] = Field(
+        default_factory=list, description="ids of the memory records the insight cites"
+    )
 
 
 class OutcomeEvent(EventBase):
