@@ -29,6 +29,7 @@ from matplotlib.ticker import MaxNLocator
 from societas.store import RunStore
 from societas.typing import (
     ActionEvent,
+    ConfigError,
     DecisionFallback,
     Event,
     MessageEvent,
@@ -69,6 +70,15 @@ def write_report(run_dir: Path) -> Path:
     for old in out.glob("*.png"):
         old.unlink()
     plots = [*_world_plots(events, out), *_action_plots(events, out), *_llm_plots(calls, out)]
+    # A scenario may add figures of its own: ``report_plots(events, out) -> [(file, caption)]``.
+    from societas.scenarios.registry import get_scenario
+
+    try:
+        scenario_plots = getattr(get_scenario(str(info.get("scenario"))), "report_plots", None)
+    except (ConfigError, ImportError):  # not installed here: the generic report only
+        scenario_plots = None
+    if scenario_plots is not None:
+        plots += scenario_plots(events, out)
     index = out / "index.html"
     index.write_text(_html(info, counts, final, plots, events), encoding="utf-8")
     return index

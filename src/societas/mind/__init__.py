@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+from societas.mind.importance import ImportanceRater, ImportanceResult, heuristic_importance
 from societas.mind.memory import MemoryRecord, RecentMemory, approx_tokens
-from societas.mind.mind import Mind, derive_seed, schema_hint
+from societas.mind.mind import DecisionContext, Mind, MindEvent, derive_seed, schema_hint
+from societas.mind.reflection import Insight, ReflectionResult, reflect
 
-__all__ = ["MemoryRecord", "Mind", "RecentMemory", "approx_tokens", "derive_seed", "schema_hint"]
+__all__ = [
+    "DecisionContext",
+    "ImportanceRater",
+    "ImportanceResult",
+    "Insight",
+    "MemoryRecord",
+    "Mind",
+    "MindEvent",
+    "RecentMemory",
+    "ReflectionResult",
+    "approx_tokens",
+    "derive_seed",
+    "heuristic_importance",
+    "reflect",
+    "schema_hint",
+]
