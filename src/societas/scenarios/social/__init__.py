@@ -1,0 +1,111 @@
+"""The social scenario: a microblog with rumour cascades (OASIS, Yang et al. 2024) and
+S3-style emotion and attitude states (Gao et al. 2023); see docs/scenarios/social.md."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+from pydantic import BaseModel
+
+from societas.population.sampling import sample_population
+from societas.population.state import PopulationState
+from societas.scenarios.social.config import (
+    ACTIVITY_LEVELS,
+    AGE_GROUPS,
+    LEANINGS,
+    TOPICS,
+    SeedPost,
+    SocialConfig,
+)
+from societas.scenarios.social.graph import FollowGraph, load_oasis_users, scale_free_graph
+from societas.scenarios.social.metrics import social_metrics
+from societas.scenarios.social.scripted import social_policy
+from societas.scenarios.social.world import SocialWorld, user_id
+from societas.typing import Event, Persona
+from societas.typing.scenario import ScriptedPolicy
+
+__all__ = ["SeedPost", "SocialConfig", "SocialScenario", "SocialWorld", "build_population"]
+
+
+def _config(config: BaseModel) -> SocialConfig:
+    if not isinstance(config, SocialConfig):
+        raise TypeError(f"social expects a SocialConfig, got {type(config).__name__}")
+    return config
+
+
+def build_population(config: SocialConfig, n: int, seed: int) -> PopulationState:
+    """Persona attributes as codes (``labels`` name them), drawn with the population sampler."""
+
+    def cat(labels: Sequence[str], shares: dict[str, float] | list[float]) -> dict[str, object]:
+        if isinstance(shares, list):
+            values = dict(zip(labels, shares, strict=True))
+        else:
+            values = {k: float(shares.get(k, 0.0)) for k in labels}
+        return {"dist": "categorical", "values": values}
+
+    spec = {
+        "size": n,
+        "attributes": {
+            "age": cat(AGE_GROUPS, config.age_shares),
+            "interest": cat(TOPICS, config.topic_probs()),
+            "leaning": cat(LEANINGS, config.leaning_shares),
+            "activity": cat(ACTIVITY_LEVELS, config.activity_shares),
+        },
+    }
+    return sample_population(spec, seed=seed, source="social", field="personas")
+
+
+class SocialScenario:
+    name: ClassVar[str] = "social"
+    config_model: ClassVar[type[BaseModel]] = SocialConfig
+
+    def build(
+        self, config: BaseModel, rng: np.random.Generator
+    ) -> tuple[SocialWorld, list[Persona]]:
+        c = _config(config)
+        seed = int(rng.integers(0, 2**31 - 1))
+        names: list[str] | None = None
+        descriptions: list[str] | None = None
+        graph: FollowGraph
+        if c.graph_file is not None:
+            users = load_oasis_users(c.graph_file)
+            graph, names, descriptions = users.graph, users.names, users.descriptions
+        else:
+            graph = scale_free_graph(c.agents, c.mean_degree, c.uniform_attachment, rng)
+        n = graph.n
+        population = build_population(c, n, seed)
+        if c.mode == "agents":
+            focal = np.arange(n, dtype=np.int64)
+        else:
+            k = min(c.focal_agents, n)
+            focal = np.sort(rng.choice(n, size=k, replace=False)).astype(np.int64)
+        world = SocialWorld(
+            c, seed=seed, population=population, graph=graph, focal=focal, names=names
+        )
+        labels = population.labels
+        personas = []
+        for u in focal.tolist():
+            attrs: dict[str, str | int | float | bool] = {
+                k: labels[k][int(population[k][u])] for k in ("age", "interest", "leaning")
+            }
+            attrs["activity"] = labels["activity"][int(population["activity"][u])]
+            personas.append(
+                Persona(
+                    id=user_id(u),
+                    name=names[u][:200] if names and names[u].strip() else f"User {u}",
+                    traits=(f"{attrs['leaning']} leaning", f"{attrs['activity']} activity"),
+                    goals=(f"keep up with {attrs['interest']} news",),
+                    backstory=(descriptions[u][:500] if descriptions else "")
+                    or f"Age group {attrs['age']}; interested in {attrs['interest']}.",
+                    attributes=attrs,
+                )
+            )
+        return world, personas
+
+    def scripted_policy(self, config: BaseModel) -> ScriptedPolicy:
+        return social_policy
+
+    def metrics(self, config: BaseModel, events: Sequence[Event]) -> dict[str, float]:
+        return social_metrics(_config(config), events)
