@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -146,3 +147,127 @@ def test_summarise_single_seed_and_t_values() -> None:
     assert math.isnan(table.loc["b", "std"])
     assert t_critical_95(4) == 2.776
     assert t_critical_95(100) == 1.96
+
+
+def test_model_and_set_apply_to_every_run_but_not_to_grid_keys(tmp_path: Path) -> None:
+    spec = write(tmp_path, months=1, seeds=1)
+    result = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            str(spec),
+            "--out",
+            str(tmp_path / "o"),
+            "--model",
+            "scripted:named",
+            "--set",
+            "capacity=80",
+            "--set",
+            "initial_stock=80",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for run_db in (tmp_path / "o" / "runs").glob("*/run.db"):
+        with RunStore.open(run_db.parent, readonly=True) as store:
+            info = store.run_info()
+        assert info["model"] == "scripted:named"
+        assert info["config"]["scenario"]["capacity"] == 80
+    with pytest.raises(ConfigError) as info2:
+        run_sweep(spec, out=tmp_path / "p", sets=["allocation=stochastic"])
+    assert info2.value.field == "allocation"
+    # Rerunning into the same directory with another model would mix two experiments.
+    with pytest.raises(ConfigError, match="other settings"):
+        run_sweep(spec, out=tmp_path / "o", model="scripted:other")
+
+
+def test_reference_values_sit_beside_the_means(tmp_path: Path) -> None:
+    path = tmp_path / "ref.yaml"
+    path.write_text(
+        EXPERIMENT.format(months=1, seeds=1)
+        + "reference:\n  note: test\n  values:\n"
+        + "    coop_allocation-stochastic:\n"
+        + "      efficiency: {value: 0.25, source: 'Paper, Table 1, row A'}\n"
+    )
+    result = CliRunner().invoke(app, ["sweep", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "0.25 [1]" in result.output
+    assert "[1] Paper, Table 1, row A" in result.output
+    assert "reference note: test" in result.output
+    for table in (
+        pd.read_csv(tmp_path / "o" / "summary.csv"),
+        pd.read_parquet(tmp_path / "o" / "summary.parquet"),
+    ):
+        hit = table[
+            (table.condition == "coop_allocation-stochastic") & (table.metric == "efficiency")
+        ]
+        assert hit["reference"].tolist() == [0.25]
+        assert hit["reference_source"].tolist() == ["Paper, Table 1, row A"]
+        assert table["reference"].notna().sum() == 1
+    path.write_text(
+        EXPERIMENT.format(months=1, seeds=1)
+        + "reference:\n  values:\n    nosuch:\n      efficiency: {value: 1, source: s}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert info.value.field == "reference.values"
+    assert "nosuch" in str(info.value)
+
+
+def test_the_validation_experiment_file(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    spec = load_experiment(repo / "experiments" / "commons-validation.yaml")
+    assert [c.id for c in spec.conditions()] == ["default", "universalization"]
+    assert spec.seeds == [0, 1, 2, 3, 4]
+    assert spec.reference is not None
+    for condition in ("default", "universalization"):
+        metrics = spec.reference.values[condition]
+        assert set(metrics) >= {"survival_time", "efficiency", "equality", "over_usage"}
+        assert all("Qwen-110B" in v.source for v in metrics.values())
+    # It runs (shortened here): every referenced metric is one the commons reports.
+    result = run_sweep(
+        repo / "experiments" / "commons-validation.yaml",
+        out=tmp_path / "v",
+        sets=["months=1", "discussion_rounds=0"],
+        parallel=2,
+    )
+    assert not result.failed
+    assert (result.summary["n"] == 5).all()
+    assert result.summary["reference"].notna().sum() == 12
+
+
+def test_a_run_killed_before_its_first_write_is_started_again(tmp_path: Path) -> None:
+    spec = write(tmp_path, months=1, seeds=1)
+    first = run_sweep(spec, out=tmp_path / "o")
+    runs = sorted((tmp_path / "o" / "runs").iterdir())
+    empty, no_row, no_event = runs[0], runs[1], runs[2]
+    for run in (empty, no_row, no_event):
+        for suffix in ("", "-wal", "-shm"):
+            (run / f"run.db{suffix}").unlink(missing_ok=True)
+    (empty / "run.db").write_bytes(b"")  # killed before the store's first write
+    RunStore.create(
+        no_row,
+        run_id="x",
+        scenario="commons",
+        seed=0,
+        model="scripted",
+        config={},
+        num_ticks=1,
+        version="t",
+    ).close()
+    with sqlite3.connect(no_row / "run.db") as conn:  # killed after the schema, before the row
+        conn.execute("DELETE FROM runs")
+    conn.close()
+    RunStore.create(  # killed after the run's row, before run_started and its snapshot
+        no_event,
+        run_id="y",
+        scenario="commons",
+        seed=0,
+        model="scripted",
+        config={},
+        num_ticks=1,
+        version="t",
+    ).close()
+    again = run_sweep(spec, out=tmp_path / "o")
+    assert (again.started, again.skipped) == (3, 1)
+    assert not again.failed
+    pd.testing.assert_frame_equal(first.summary, again.summary)

@@ -9,26 +9,77 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from societas.experiments import run_sweep
-from societas.experiments.sweep import Job
+from societas.experiments.sweep import Job, SweepResult
 
-__all__ = ["sweep_command"]
+__all__ = ["summary_table", "sweep_command"]
 
 _out = Console()
 _err = Console(stderr=True, soft_wrap=True)
 
 
 def _fmt(value: object) -> str:
-    number = float(value) if isinstance(value, int | float) else math.nan
+    number = _float(value)
     return "-" if math.isnan(number) else f"{number:.4g}"
+
+
+def _float(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def summary_table(result: SweepResult) -> tuple[Table, list[str]]:
+    """The summary as a rich table, and the reference sources its ``[k]`` marks point to."""
+    summary = result.summary
+    has_ref = bool(summary["reference"].notna().any()) if "reference" in summary else False
+    sources: list[str] = []
+    table = Table(title=f"{result.directory}: mean and 95% CI over seeds")
+    columns = ["metric", "condition", "n", "mean", "95% CI"] + (["reference"] if has_ref else [])
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("n", "mean") else "left")
+    for metric, group in summary.groupby("metric", sort=True):
+        for i, r in enumerate(group.itertuples()):
+            # Text, not markup: condition labels and sources come from the experiment file.
+            cells = [
+                Text(str(metric) if i == 0 else ""),
+                Text(str(r.condition)),
+                Text(str(r.n)),
+                Text(_fmt(r.mean)),
+                Text(f"[{_fmt(r.ci95_low)}, {_fmt(r.ci95_high)}]"),
+            ]
+            if has_ref:
+                ref = ""
+                if not math.isnan(_float(r.reference)):
+                    source = str(r.reference_source)
+                    if source not in sources:
+                        sources.append(source)
+                    ref = f"{_fmt(r.reference)} [{sources.index(source) + 1}]"
+                cells.append(Text(ref))
+            table.add_row(*cells, end_section=i == len(group) - 1)
+    return table, sources
 
 
 def sweep_command(
     experiment: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
-    parallel: Annotated[int, typer.Option("--parallel", "-j", help="Runs at once.")] = 1,
-    runner: Annotated[str, typer.Option("--runner", help="local (ray: not built yet).")] = "local",
+    parallel: Annotated[
+        int, typer.Option("--parallel", "-j", help="Runs at once (ray: CPUs of a local Ray).")
+    ] = 1,
+    runner: Annotated[str, typer.Option("--runner", help="local or ray.")] = "local",
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster address (with --runner ray).")
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Experiment directory.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model of every run (run.model).")
+    ] = None,
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a setting of every run: key=value.")
+    ] = None,
+    replay_from: Annotated[
+        Path | None,
+        typer.Option("--replay-from", help="Replay a finished sweep's runs from their caches."),
+    ] = None,
 ) -> None:
     """Run every condition x seed of an experiment (resuming what is there) and summarise."""
     from societas.cli.main import errors
@@ -36,29 +87,37 @@ def sweep_command(
     with errors():
 
         def done(job: Job, what: str) -> None:
-            _err.print(f"{what:8s} {job.condition} seed {job.seed}")
+            _err.print(Text(f"{what:8s} {job.condition} seed {job.seed}"), highlight=False)
 
-        result = run_sweep(experiment, out=out, parallel=parallel, runner=runner, on_done=done)
-        table = Table(title=f"{result.directory}: mean and 95% CI over seeds")
-        for column in ("metric", "condition", "n", "mean", "95% CI"):
-            table.add_column(column, justify="right" if column in ("n", "mean") else "left")
-        for metric, group in result.summary.groupby("metric", sort=True):
-            for i, r in enumerate(group.itertuples()):
-                table.add_row(
-                    str(metric) if i == 0 else "",
-                    str(r.condition),
-                    str(r.n),
-                    _fmt(r.mean),
-                    f"[{_fmt(r.ci95_low)}, {_fmt(r.ci95_high)}]",
-                    end_section=i == len(group) - 1,
-                )
+        result = run_sweep(
+            experiment,
+            out=out,
+            parallel=parallel,
+            runner=runner,
+            address=address,
+            model=model,
+            sets=list(sets or []),
+            replay_from=replay_from,
+            on_done=done,
+        )
+        table, sources = summary_table(result)
         _out.print(table)
+        for k, source in enumerate(sources, start=1):
+            _out.print(Text(f"[{k}] {source}"), highlight=False, soft_wrap=True)
+        if result.note:
+            _out.print(Text(f"reference note: {result.note}"), highlight=False, soft_wrap=True)
         _err.print(
-            f"started {result.started}, resumed {result.resumed}, skipped {result.skipped}, "
-            f"failed {len(result.failed)}; tables: {result.directory}/summary.csv, plots: "
-            f"{result.directory}/plots/"
+            Text(
+                f"started {result.started}, resumed {result.resumed}, skipped {result.skipped}, "
+                f"failed {len(result.failed)}; tables: {result.directory}/summary.csv, plots: "
+                f"{result.directory}/plots/, report: societas report {result.directory}"
+            ),
+            highlight=False,
         )
         for job, message in result.failed:
-            _err.print(f"[red]failed[/]: {job.condition} seed {job.seed}: {message}")
+            _err.print(
+                Text.assemble(("failed", "red"), f": {job.condition} seed {job.seed}: {message}"),
+                highlight=False,
+            )
         if result.failed:
             raise typer.Exit(1)

@@ -10,6 +10,11 @@ grid:                       # every combination is one condition
   universalization: [false, true]
   run.temperature: {cold: 0.2, warm: 0.7}   # a mapping names the values
 seeds: [0, 1, 2, 3, 4]      # or a count: seeds: 5  (0..4)
+reference:                  # optional: published values shown beside our means
+  note: "GovSim, Qwen-110B"
+  values:
+    universalization-false:            # a condition id
+      survival_time: {value: 6.6, source: "Piatti et al. 2024, Table 4, row Qwen-110B"}
 ```
 """
 
@@ -23,11 +28,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from societas.typing import ConfigError
 
-__all__ = ["Condition", "ExperimentSpec", "load_experiment"]
+__all__ = ["Condition", "ExperimentSpec", "Reference", "ReferenceValue", "load_experiment"]
 
 
 class Condition(BaseModel):
@@ -42,6 +54,25 @@ class Condition(BaseModel):
         return [f"{k}={json.dumps(v)}" for k, v in self.overrides.items()]
 
 
+class ReferenceValue(BaseModel):
+    """A published value of one metric in one condition, and where it comes from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: float = Field(allow_inf_nan=False)
+    source: str = Field(min_length=1, max_length=500)
+
+
+class Reference(BaseModel):
+    """Reference values per condition id and metric name; ``note`` says what they are (or
+    why there are none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=2000)
+    values: dict[str, dict[str, ReferenceValue]] = Field(default_factory=dict)
+
+
 class ExperimentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -50,6 +81,7 @@ class ExperimentSpec(BaseModel):
     base: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any] | dict[str, Any]] = Field(default_factory=dict)
     seeds: list[int] = Field(default_factory=lambda: [0])
+    reference: Reference | None = None
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -71,6 +103,18 @@ class ExperimentSpec(BaseModel):
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
                 raise ValueError(f"grid key '{key}' must be a dotted setting name")
         return value
+
+    @model_validator(mode="after")
+    def _reference_conditions(self) -> ExperimentSpec:
+        if self.reference is not None:
+            ids = [c.id for c in self.conditions()]
+            for condition in self.reference.values:
+                if condition not in ids:
+                    raise ValueError(
+                        f"reference.values names condition '{condition}', which is not one of "
+                        f"the grid's conditions: {', '.join(ids)}"
+                    )
+        return self
 
     def conditions(self) -> list[Condition]:
         """The grid's cartesian product. A grid entry given as a mapping names its values."""
@@ -111,4 +155,9 @@ def load_experiment(path: Path) -> ExperimentSpec:
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(src, field, str(err["msg"]), err.get("input")) from exc
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if not field and msg.startswith("reference.values"):  # the model-level check
+            field, got = "reference.values", None
+        else:
+            got = err.get("input")
+        raise ConfigError(src, field, msg, got) from exc

@@ -3,6 +3,14 @@ them and holds the summary table and plots.
 
 Interrupted sweeps resume: finished runs are skipped, unfinished ones resumed from their
 stores, missing ones started. Results are read from the run stores only.
+
+Runners: ``local`` (in this process, or ``parallel`` worker processes) and ``ray`` (one Ray
+task per run, on a local Ray instance with ``parallel`` CPUs or on the cluster at
+``address``). Both write the same run directories, so either can resume the other's sweep.
+
+A replay sweep (``replay_from``) reruns every run of a finished sweep with the ``replay``
+backend: each new run gets a copy of the old run's response cache, so no model is called and
+the new table equals the old one.
 """
 
 from __future__ import annotations
@@ -10,7 +18,8 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +27,32 @@ from typing import Any
 
 import pandas as pd
 import yaml
+from pydantic import ValidationError
 
-from societas.engine import prepare_resume, prepare_run, run_sync
-from societas.experiments.spec import ExperimentSpec, load_experiment
+from societas.engine import RunOptions, prepare_resume, prepare_run, run_sync
+from societas.engine.runner import stored_config
+from societas.experiments.spec import ExperimentSpec, Reference, load_experiment
 from societas.scenarios import get_scenario, load_spec
+from societas.scenarios.loader import parse_override
 from societas.store import DB_NAME, RunStore
 from societas.typing import ConfigError, SocietasError
 
-__all__ = ["Job", "SweepResult", "run_sweep", "summarise", "t_critical_95"]
+__all__ = [
+    "INDEX_NAME",
+    "RUNNERS",
+    "Job",
+    "SweepResult",
+    "add_reference",
+    "collect",
+    "run_sweep",
+    "summarise",
+    "t_critical_95",
+]
+
+INDEX_NAME = "experiment.json"
+CACHE_NAME = "cache.db"
+RUNNERS = ("local", "ray")
+RAY_HINT = "ray installed (pip install 'societas[ray]')"
 
 # Two-sided 95 % critical values of Student's t for 1..30 degrees of freedom (standard table);
 # beyond 30 the normal value 1.96 is used.
@@ -34,6 +61,18 @@ _T95 = [
     2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
     2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
 ]  # fmt: skip
+
+SUMMARY_COLUMNS = [
+    "condition",
+    "metric",
+    "n",
+    "mean",
+    "std",
+    "ci95_low",
+    "ci95_high",
+    "reference",
+    "reference_source",
+]
 
 
 def t_critical_95(dof: int) -> float:
@@ -59,10 +98,39 @@ class SweepResult:
     skipped: int
     resumed: int
     started: int
+    note: str = ""
+
+
+def _unrecorded(directory: Path) -> bool:
+    """True when ``run.db`` exists but holds no run: the process was killed before the store's
+    first write (an empty file), before the run's row was committed, or before the run's
+    first event and snapshot (``run_started``) were."""
+    db = directory / DB_NAME
+    if not db.is_file():
+        return False
+    if db.stat().st_size == 0:
+        return True
+    try:
+        # Read-only, but able to roll back what a killed writer left half-done.
+        conn = RunStore.connect_readonly(db)
+        try:
+            tables = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'runs'")
+            if int(tables.fetchone()[0]) == 0:
+                return True  # killed before the schema was committed
+            if int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]) == 0:
+                return True
+            events = int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+            snapshots = int(conn.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0])
+            return events == 0 and snapshots == 0
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False  # a damaged store: opening it reports the problem
 
 
 def _status(directory: Path) -> str | None:
-    if not (directory / DB_NAME).exists():
+    """The run's status; None when there is no run (yet) in ``directory``."""
+    if not (directory / DB_NAME).exists() or _unrecorded(directory):
         return None
     with RunStore.open(directory, readonly=True) as store:
         return str(store.run_info()["status"])
@@ -75,6 +143,9 @@ def _execute(base_file: str, sets: tuple[str, ...], seed: int, directory: str) -
     if status == "completed":
         return "skipped"
     if status is None:
+        if _unrecorded(out):  # nothing was recorded: start the run afresh
+            for suffix in ("", "-wal", "-shm"):
+                (out / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
         spec = load_spec(base_file, list(sets), seed=seed)
         run_sync(prepare_run(spec.scenario, spec.config, spec.options, out))
         return "started"
@@ -84,23 +155,163 @@ def _execute(base_file: str, sets: tuple[str, ...], seed: int, directory: str) -
     return "resumed"
 
 
-def _plan(spec: ExperimentSpec, directory: Path) -> tuple[Path, list[Job]]:
+def _execute_reporting(
+    base_file: str, sets: tuple[str, ...], seed: int, directory: str
+) -> tuple[str, str | None]:
+    """``_execute`` for a Ray task: a typed failure comes back as its message, so the driver
+    reports it like the local runner does (a Ray error would wrap it in a traceback)."""
+    try:
+        return _execute(base_file, sets, seed, directory), None
+    except SocietasError as exc:
+        return "failed", str(exc)
+
+
+# -- planning ---------------------------------------------------------------------------
+
+
+def _cli_sets(spec: ExperimentSpec, model: str | None, sets: Sequence[str]) -> list[str]:
+    """``--set`` items (and ``--model``) applied to every run; a grid key cannot be one."""
+    out = list(sets)
+    if model is not None:
+        out.append(f"run.model={model}")
+    for item in out:
+        keys, _ = parse_override(item)
+        key = ".".join(keys)
+        for grid_key in spec.grid:
+            if key == grid_key or key.startswith(grid_key + ".") or grid_key.startswith(key + "."):
+                source = "--model" if item == f"run.model={model}" else f"--set {item}"
+                raise ConfigError(
+                    source,
+                    key,
+                    f"a setting the grid does not vary (the grid varies '{grid_key}')",
+                    item,
+                )
+    return out
+
+
+def _index_runs(directory: Path) -> dict[tuple[str, int], Path]:
+    """(condition, seed) -> run directory, from an experiment directory's index."""
+    path = directory / INDEX_NAME
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+        return {(str(r["condition"]), int(r["seed"])): directory / r["dir"] for r in index["runs"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            "--replay-from",
+            "replay_from",
+            f"an experiment directory made by 'societas sweep' (readable {INDEX_NAME})",
+            str(directory),
+        ) from exc
+
+
+def _source_cache(run_dir: Path) -> Path:
+    """The response cache a recorded run used: its ``run.cache`` setting, else its cache.db."""
+    with RunStore.open(run_dir, readonly=True) as store:
+        info = store.run_info()
+    status = str(info["status"])
+    if status != "completed":
+        raise ConfigError(
+            "--replay-from",
+            "replay_from",
+            f"a finished sweep ({run_dir} is {status}; finish it first by running the same "
+            "'societas sweep' command on it again)",
+            str(run_dir),
+        )
+    configured = info["config"].get("run", {}).get("cache")
+    cache = Path(configured) if configured else run_dir / CACHE_NAME
+    if not cache.is_file():
+        raise ConfigError(
+            "--replay-from",
+            "replay_from",
+            f"the response cache of {run_dir} ({cache} is missing)",
+            str(cache),
+        )
+    return cache
+
+
+def _copy_cache(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite cache (its WAL included), through SQLite's backup API."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def _check_existing(job: Job, base_file: Path) -> None:
+    """An existing run must have been made from the same settings, or the table would mix
+    runs of different experiments (e.g. another --model, or a replay into the old directory)."""
+    if _status(job.directory) is None:
+        return
+    spec = load_spec(str(base_file), list(job.sets), seed=job.seed)
+    planned = json.loads(json.dumps(stored_config(spec.config, spec.options)))
+    with RunStore.open(job.directory, readonly=True) as store:
+        stored = store.run_info()["config"]
+    try:  # through the models, so settings added since (with their defaults) compare equal
+        config = spec.scenario.config_model.model_validate(stored["scenario"])
+        options = RunOptions.model_validate(stored["run"])
+    except (ValidationError, KeyError, TypeError):
+        return  # not comparable: resuming it reports the problem
+    if json.loads(json.dumps(stored_config(config, options))) != planned:
+        raise ConfigError(
+            "--out",
+            "out",
+            f"a directory whose runs match this experiment ({job.directory} was made with other "
+            "settings; use another --out)",
+            str(job.directory),
+        )
+
+
+def _plan(
+    spec: ExperimentSpec,
+    directory: Path,
+    cli_sets: list[str],
+    replay_from: Path | None,
+    runner: str,
+) -> tuple[Path, list[Job]]:
     directory.mkdir(parents=True, exist_ok=True)
     base_file = directory / "base.yaml"
     base = {"scenario": spec.scenario, **spec.base}
     base_file.write_text(yaml.safe_dump(base, sort_keys=True), encoding="utf-8")
+    old_runs = _index_runs(replay_from) if replay_from is not None else {}
     jobs = []
+    caches: dict[Job, Path] = {}
     for condition in spec.conditions():
-        sets = tuple(condition.sets())
+        sets = (*cli_sets, *condition.sets())
+        if replay_from is not None:
+            sets = (*sets, "run.model=replay")  # last: replaces a grid's run.model too
         load_spec(str(base_file), list(sets), seed=spec.seeds[0])  # fail early on bad cells
         for seed in spec.seeds:
-            run_dir = directory / "runs" / f"{condition.id}-seed{seed}"
-            jobs.append(Job(condition.id, seed, sets, run_dir))
+            job = Job(condition.id, seed, sets, directory / "runs" / f"{condition.id}-seed{seed}")
+            if replay_from is not None:
+                old = old_runs.get((condition.id, seed))
+                if old is None:
+                    raise ConfigError(
+                        "--replay-from",
+                        "replay_from",
+                        f"an experiment with condition '{condition.id}' seed {seed} (the same "
+                        "experiment file as the recorded sweep)",
+                        str(replay_from),
+                    )
+                caches[job] = _source_cache(old)
+            _check_existing(job, base_file)
+            jobs.append(job)
+    for job, cache in caches.items():
+        if _status(job.directory) is None:  # a started replay run keeps its copy
+            _copy_cache(cache, job.directory / CACHE_NAME)
     index = {
         "name": spec.name,
         "scenario": spec.scenario,
         "spec": spec.model_dump(mode="json"),
         "conditions": [c.model_dump(mode="json") for c in spec.conditions()],
+        "overrides": cli_sets,
+        "replay_from": str(replay_from) if replay_from is not None else None,
+        "runner": runner,
         "runs": [
             {
                 "condition": j.condition,
@@ -110,8 +321,67 @@ def _plan(spec: ExperimentSpec, directory: Path) -> tuple[Path, list[Job]]:
             for j in jobs
         ],
     }
-    (directory / "experiment.json").write_text(json.dumps(index, indent=2), encoding="utf-8")
+    (directory / INDEX_NAME).write_text(json.dumps(index, indent=2), encoding="utf-8")
     return base_file, jobs
+
+
+# -- runners ----------------------------------------------------------------------------
+
+Record = Callable[[Job, str, str | None], None]
+
+
+def _run_local(jobs: list[Job], base_file: Path, parallel: int, record: Record) -> None:
+    if parallel == 1:
+        for job in jobs:
+            try:
+                record(job, _execute(str(base_file), job.sets, job.seed, str(job.directory)), None)
+            except SocietasError as exc:
+                record(job, "failed", str(exc))
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=parallel, mp_context=ctx) as pool:
+        futures: dict[Future[str], Job] = {
+            pool.submit(_execute, str(base_file), j.sets, j.seed, str(j.directory)): j for j in jobs
+        }
+        for future, job in futures.items():
+            try:
+                record(job, future.result(), None)
+            except SocietasError as exc:
+                record(job, "failed", str(exc))
+
+
+def _run_ray(
+    jobs: list[Job], base_file: Path, parallel: int, address: str | None, record: Record
+) -> None:
+    """One Ray task per run. Ray is started once per sweep (or an initialised one reused)."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError("--runner", "runner", RAY_HINT, "ray") from exc
+    started = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=parallel, include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(_execute_reporting)
+        # Absolute paths: a worker on another machine (or another cwd) sees the same files
+        # only through a shared filesystem mounted at the same place.
+        pending = {
+            task.remote(str(base_file.resolve()), j.sets, j.seed, str(j.directory.resolve())): j
+            for j in jobs
+        }
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                job = pending.pop(ref)
+                what, message = ray.get(ref)
+                record(job, what, message)
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def run_sweep(
@@ -120,50 +390,63 @@ def run_sweep(
     out: Path | None = None,
     parallel: int = 1,
     runner: str = "local",
+    address: str | None = None,
+    model: str | None = None,
+    sets: Sequence[str] = (),
+    replay_from: Path | None = None,
     on_done: Callable[[Job, str], None] | None = None,
 ) -> SweepResult:
-    if runner != "local":
-        raise ConfigError("--runner", "runner", "local (the ray runner is not built yet)", runner)
+    """Run (or resume) every condition x seed of an experiment file and summarise them.
+
+    ``model`` and ``sets`` apply to every run (``--model``, ``--set``); ``replay_from`` names
+    a finished experiment directory whose runs are replayed from their response caches.
+    """
+    if runner not in RUNNERS:
+        raise ConfigError("--runner", "runner", " or ".join(RUNNERS), runner)
     if parallel < 1:
         raise ConfigError("--parallel", "parallel", "a number of processes >= 1", parallel)
+    if address is not None and runner != "ray":
+        raise ConfigError("--address", "address", "--runner ray (an address is a Ray cluster)")
     spec = load_experiment(spec_path)
     directory = out or Path("experiments") / spec.name
-    base_file, jobs = _plan(spec, directory)
+    if replay_from is not None:
+        if replay_from.resolve() == directory.resolve():
+            raise ConfigError(
+                "--out", "out", "a new directory for the replay (not the recorded one)", str(out)
+            )
+        if model is not None:
+            raise ConfigError("--model", "model", "no --model with --replay-from (it is replay)")
+    if runner == "ray":  # fail before any planning when ray is missing
+        try:
+            import ray  # noqa: F401
+        except ImportError as exc:
+            raise ConfigError("--runner", "runner", RAY_HINT, "ray") from exc
+    base_file, jobs = _plan(spec, directory, _cli_sets(spec, model, sets), replay_from, runner)
     outcomes: dict[Job, str] = {}
     failed: list[tuple[Job, str]] = []
 
-    def record(job: Job, what: str) -> None:
+    def record(job: Job, what: str, message: str | None) -> None:
         outcomes[job] = what
+        if message is not None:
+            failed.append((job, message))
         if on_done is not None:
             on_done(job, what)
 
-    if parallel == 1:
-        for job in jobs:
-            try:
-                record(job, _execute(str(base_file), job.sets, job.seed, str(job.directory)))
-            except SocietasError as exc:
-                failed.append((job, str(exc)))
-                record(job, "failed")
+    if runner == "ray":
+        _run_ray(jobs, base_file, parallel, address, record)
     else:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=parallel, mp_context=ctx) as pool:
-            futures: dict[Future[str], Job] = {
-                pool.submit(_execute, str(base_file), j.sets, j.seed, str(j.directory)): j
-                for j in jobs
-            }
-            for future, job in futures.items():
-                try:
-                    record(job, future.result())
-                except SocietasError as exc:
-                    failed.append((job, str(exc)))
-                    record(job, "failed")
+        _run_local(jobs, base_file, parallel, record)
     runs = collect(directory, jobs)
-    summary = summarise(runs)
+    summary = add_reference(summarise(runs), spec.reference)
     write_outputs(directory, runs, summary)
     counts = {
         w: sum(1 for v in outcomes.values() if v == w) for w in ("skipped", "resumed", "started")
     }
-    return SweepResult(directory, runs, summary, failed, **counts)
+    note = spec.reference.note if spec.reference is not None else ""
+    return SweepResult(directory, runs, summary, failed, **counts, note=note)
+
+
+# -- tables -----------------------------------------------------------------------------
 
 
 def collect(directory: Path, jobs: list[Job]) -> pd.DataFrame:
@@ -196,6 +479,37 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=cols)
 
 
+def add_reference(summary: pd.DataFrame, reference: Reference | None) -> pd.DataFrame:
+    """The summary with ``reference`` and ``reference_source`` columns (NaN and "" where there
+    is none). A referenced pair with no runs gets a row with n = 0, so a misspelt metric
+    shows instead of vanishing."""
+    table = summary.copy()
+    table["reference"] = math.nan
+    table["reference_source"] = ""
+    table["n"] = table["n"].astype("int64")
+    if reference is None:
+        return table[SUMMARY_COLUMNS]
+    for condition, metrics in reference.values.items():
+        for metric, ref in metrics.items():
+            hit = (table["condition"] == condition) & (table["metric"] == metric)
+            if hit.any():
+                table.loc[hit, "reference"] = ref.value
+                table.loc[hit, "reference_source"] = ref.source
+            else:
+                row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS, math.nan)
+                row.update(
+                    condition=condition,
+                    metric=metric,
+                    n=0,
+                    reference=ref.value,
+                    reference_source=ref.source,
+                )
+                table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+    table["n"] = table["n"].astype("int64")
+    table = table.sort_values(["condition", "metric"], kind="stable", ignore_index=True)
+    return table[SUMMARY_COLUMNS]
+
+
 def write_outputs(directory: Path, runs: pd.DataFrame, summary: pd.DataFrame) -> None:
     runs.to_csv(directory / "runs.csv", index=False)
     summary.to_csv(directory / "summary.csv", index=False)
@@ -212,10 +526,16 @@ def _plots(directory: Path, summary: pd.DataFrame) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for old in directory.glob("*.png"):
         old.unlink()
-    for metric, group in summary.groupby("metric", sort=True):
+    for metric, group in summary[summary["n"] > 0].groupby("metric", sort=True):
         fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(group) + 2), 3.5))
         err = (group["ci95_high"] - group["mean"]).fillna(0.0)
-        ax.bar(group["condition"], group["mean"], yerr=err, capsize=4, color="#4c78a8")
+        x = list(range(len(group)))
+        ax.bar(x, group["mean"], yerr=err, capsize=4, color="#4c78a8", label="mean, 95 % CI")
+        refs = group["reference"].to_numpy(dtype=float)
+        if not all(math.isnan(v) for v in refs):
+            ax.scatter(x, refs, marker="D", color="#e45756", zorder=3, label="reference")
+            ax.legend(fontsize="small")
+        ax.set_xticks(x, list(group["condition"]))
         ax.set_title(f"{metric} (mean, 95 % CI over seeds)")
         ax.tick_params(axis="x", rotation=20)
         fig.tight_layout()

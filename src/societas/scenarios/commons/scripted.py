@@ -1,8 +1,11 @@
-"""The commons' scripted policy: rule-based fishers for tests and baselines.
+"""The commons' scripted policy: rule-based agents for tests and baselines.
 
-cooperative  catches the sustainable share f(t);
-adaptive     catches between f(t) and 1.5 f(t), drawn from the request's generator;
-greedy       asks for twice f(t) (at least 1 ton).
+cooperative  takes the sustainable share f(t);
+adaptive     takes between f(t) and 1.5 f(t), drawn from the request's generator;
+greedy       asks for twice f(t) (at least 1 unit).
+
+The take goes in the framing's field (``catch``, ``flocks`` or ``pallets``: the observation's
+``amount_field``); the messages name the framing's unit.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ from societas.typing import LLMRequest
 
 __all__ = ["commons_policy"]
 
+_UNITS = {"fishery": "tons", "pasture": "flocks", "pollution": "pallets"}
+
 
 def commons_policy(request: LLMRequest, rng: np.random.Generator) -> str:
     ctx = request.context
     phase = str(ctx.get("phase", ""))
     disposition = str(ctx.get("disposition", "cooperative"))
     threshold = int(ctx.get("threshold", 0))
+    field = str(ctx.get("amount_field", "catch"))
+    unit = _UNITS.get(str(ctx.get("resource", "fishery")), "tons")
     if phase == "harvest":
         if disposition == "greedy":
             catch = max(1, 2 * threshold)
@@ -28,22 +35,29 @@ def commons_policy(request: LLMRequest, rng: np.random.Generator) -> str:
             catch = int(rng.integers(threshold, int(threshold * 1.5) + 1))
         else:
             catch = threshold
-        return json.dumps({"catch": catch, "reason": f"{disposition} rule, f(t)={threshold}"})
+        return json.dumps({field: catch, "reason": f"{disposition} rule, f(t)={threshold}"})
     if phase.startswith("discuss"):
         if phase != "discuss_1" and rng.random() < 0.5:
             return json.dumps({"message": ""})
         caught = int(ctx.get("caught", 0))
         if caught > threshold:
-            text = f"I took {caught} tons; I will try to stay near {threshold}."
-        else:
+            text = f"I took {caught} {unit}; I will try to stay near {threshold}."
+        elif unit == "tons":
             text = f"Let us each keep to about {threshold} tons so the lake refills."
+        else:
+            text = f"Let us each keep to about {threshold} {unit} so the commons recovers."
         return json.dumps({"message": text})
     if phase == "reflect":
         left = int(ctx.get("stock_after", 0))
-        return json.dumps(
-            {
-                "reflection": f"{left} tons were left after month {ctx.get('month')}; "
+        if unit == "tons":
+            text = (
+                f"{left} tons were left after month {ctx.get('month')}; "
                 f"keep catches near the sustainable share."
-            }
-        )
+            )
+        else:
+            text = (
+                f"{left} units were left after month {ctx.get('month')}; "
+                f"keep {unit} near the sustainable share."
+            )
+        return json.dumps({"reflection": text})
     return json.dumps({})

@@ -1,32 +1,39 @@
-"""The lake: GovSim's fishery rules (Piatti et al. 2024, "Cooperate or Collapse").
+"""The commons: GovSim's rules (Piatti et al. 2024, "Cooperate or Collapse").
 
 Each month (one tick), in GovSim's order:
-  harvest      every fisher privately decides a catch; if demand exceeds the stock, the stock
-               is allocated (stochastic: one ton at a time to a random fisher still wanting;
-               proportional: shares of demand, remainder by largest fraction); the lake
+  harvest      every agent privately decides a take (tons of fish, flocks of sheep, pallets of
+               widgets, by the resource's framing); if demand exceeds the stock, the stock is
+               allocated (stochastic: one unit at a time to a random agent still wanting;
+               proportional: shares of demand, remainder by largest fraction); the commons
                collapses when the stock left falls below the collapse threshold;
-  discuss_k    (if communication) everyone learns all catches and may speak, k = 1..rounds;
+  discuss_k    (if communication) everyone learns all takes and may speak, k = 1..rounds;
                each round sees the messages of the rounds before;
-  reflect      each fisher writes a short reflection that it carries into the next month;
+  reflect      each agent writes a short reflection that it carries into the next month;
 then the stock left regrows by the regeneration factor, capped at capacity.
+
+The population may change: a newcomer joins at its month (``CommonsConfig.newcomer``), and the
+engine's add/remove interventions call ``add_agents`` / ``remove_agents``. An agent takes part
+(observes, acts, counts in f(t)) from the tick it joins until the tick it is removed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import numpy as np
 from pydantic import ValidationError
 
-from societas.scenarios.commons.actions import Harvest, Reflect, Speak, harvest_model
-from societas.scenarios.commons.config import CommonsConfig
+from societas.scenarios.commons.actions import Reflect, Speak, Take, harvest_model
+from societas.scenarios.commons.config import CommonsConfig, Disposition
+from societas.scenarios.commons.framing import Framing, framing_for
 from societas.typing import (
     Action,
     ConfigError,
     MessageEvent,
     Observation,
     OutcomeEvent,
+    Persona,
     ReflectionEvent,
 )
 from societas.typing import WorldState as WorldStateEvent
@@ -36,7 +43,6 @@ __all__ = ["Lake", "allocate"]
 
 A = TypeVar("A", bound=Action)
 
-HARVEST_INSTRUCTION = "Decide how many tons you catch this month. Give a short reason."
 REFLECT = PhaseSpec(
     name="reflect",
     action_model=Reflect,
@@ -47,13 +53,11 @@ REFLECT = PhaseSpec(
 )
 
 
-def discuss_phase(round_no: int) -> PhaseSpec:
+def discuss_phase(round_no: int, words: Framing | None = None) -> PhaseSpec:
     return PhaseSpec(
         name=f"discuss_{round_no}",
         action_model=Speak,
-        instruction=(
-            "Say something short to the other fishers, or leave the message empty to stay silent."
-        ),
+        instruction=(words or Framing(100)).discuss_instruction(),
     )
 
 
@@ -86,38 +90,60 @@ def allocate(wanted: Sequence[int], stock: int, mode: str, rng: np.random.Genera
 
 
 class Lake:
-    def __init__(self, config: CommonsConfig, ids: Sequence[str], names: Sequence[str]) -> None:
+    """The shared stock and its agents (the name is the fishery's; it serves all framings)."""
+
+    def __init__(
+        self,
+        config: CommonsConfig,
+        ids: Sequence[str],
+        names: Sequence[str],
+        *,
+        joins: Mapping[str, int] | None = None,
+        dispositions: Mapping[str, Disposition] | None = None,
+    ) -> None:
         self.config = config
-        self.ids = list(ids)
+        self.words = framing_for(config.resource, config.capacity)
+        # Members in order (allocation and listings follow it); ``join_tick`` holds the ones
+        # scheduled to join later (the newcomer). Agents added by an intervention take part
+        # at once, so they are members without a join tick.
+        self.members = list(ids)
+        self.join_tick: dict[str, int] = dict(joins or {})
         self.names = dict(zip(ids, names, strict=True))
-        self.dispositions = {
+        self.dispositions: dict[str, str] = {
             aid: config.dispositions[i % len(config.dispositions)] for i, aid in enumerate(ids)
         }
+        self.dispositions.update(dispositions or {})
+        self.removed: list[str] = []
+        self.clock = 0  # the tick being played: months completed so far
         self.stock = config.initial_stock
-        self.month = 0
         self.collapsed = False
         self.month_record: dict[str, Any] = {}
-        self.rules_text = self._rules()
-        self.harvest_phase = PhaseSpec(
+        self.rules_text = ""
+        self.harvest_phase = self._harvest_phase()
+        self._refresh()
+
+    @property
+    def ids(self) -> list[str]:
+        """The agents taking part now (joined and not removed), in member order."""
+        return [a for a in self.members if self.join_tick.get(a, 0) <= self.clock]
+
+    def _harvest_phase(self) -> PhaseSpec:
+        w = self.words
+        return PhaseSpec(
             name="harvest",
-            action_model=harvest_model(config.capacity),
-            instruction=HARVEST_INSTRUCTION,
+            action_model=harvest_model(self.config.capacity, w.amount_field, w.amount_description),
+            instruction=w.instruction(),
         )
 
-    # -- static text (first in every prompt, identical for all fishers) ------------------
-
-    def _rules(self) -> str:
+    def _refresh(self) -> None:
+        """Re-derive the text that depends on the population (the rules name its size)."""
         c = self.config
-        others = len(self.ids) - 1
-        return (
-            f"You are a fisher. You and {others} other fishers share a lake. The lake can hold "
-            f"at most {c.capacity} tons of fish. Each month every fisher decides how many tons "
-            f"to catch. After the catch, the fish left in the lake multiply by "
-            f"{c.regen_factor:g}, up to {c.capacity} tons. If fewer than "
-            f"{c.collapse_threshold} tons are left after a catch, the lake collapses and nobody "
-            f"can fish again. Each ton you catch earns you money. The simulation runs for "
-            f"{c.months} months."
-        )
+        others = max(0, len(self.ids) - 1)
+        self.rules_text = self.words.rules(others, c.regen_factor, c.collapse_threshold, c.months)
+
+    def threshold(self, stock: int) -> int:
+        """f(t) for the agents taking part now."""
+        return self.config.threshold(stock, len(self.ids))
 
     # -- World protocol ------------------------------------------------------------------
 
@@ -136,37 +162,41 @@ class Lake:
     def phases(self, tick: int) -> Sequence[PhaseSpec]:
         phases = [self.harvest_phase]
         if self.config.communication:
-            phases += [discuss_phase(r + 1) for r in range(self.config.discussion_rounds)]
+            phases += [
+                discuss_phase(r + 1, self.words) for r in range(self.config.discussion_rounds)
+            ]
         phases.append(REFLECT)
         return phases
 
-    def observe(self, agent_id: str, tick: int, phase: PhaseSpec) -> Observation:
+    def observe(self, agent_id: str, tick: int, phase: PhaseSpec) -> Observation | None:
+        if agent_id not in self.ids:
+            return None  # not joined yet, or removed
         c = self.config
+        w = self.words
         month = tick + 1
         fields: dict[str, Any] = {
             "month": month,
             "stock": self.stock,
-            "threshold": c.threshold(self.stock),
+            "threshold": self.threshold(self.stock),
             "agents": len(self.ids),
             "capacity": c.capacity,
             "name": self.names[agent_id],
             "disposition": self.dispositions[agent_id],
+            "resource": c.resource,
+            "amount_field": w.amount_field,
         }
         if phase.name == "harvest":
-            lines = [f"It is month {month} of {c.months}. The lake holds {self.stock} tons now."]
+            lines = [f"It is month {month} of {c.months}. {w.stock_now(self.stock)}"]
             if c.universalization:
-                lines.append(
-                    f"Given the current situation, if everyone catches more than "
-                    f"{c.threshold(self.stock)} tons, the lake population will shrink next month."
-                )
-            lines.append("How many tons do you catch this month?")
+                lines.append(w.universalization(self.threshold(self.stock)))
+            lines.append(w.question())
             return Observation(
                 agent_id=agent_id, tick=tick, phase=phase.name, text=" ".join(lines), fields=fields
             )
         rec = self.month_record
         fields.update(
-            threshold=c.threshold(rec["stock_before"]),
-            caught=rec["caught"][agent_id],
+            threshold=int(rec.get("threshold", self.threshold(rec["stock_before"]))),
+            caught=rec["caught"].get(agent_id, 0),
             stock_after=rec["stock_after"],
             stock_next=rec["stock_next"],
         )
@@ -188,17 +218,18 @@ class Lake:
 
     def _month_summary(self) -> str:
         rec = self.month_record
-        catches = ", ".join(f"{self.names[a]} {rec['caught'][a]}" for a in self.ids)
-        return (
-            f"Month {rec['month']}: the lake held {rec['stock_before']} tons. Catches (tons): "
-            f"{catches}. {rec['stock_after']} tons are left, which will grow to "
-            f"{rec['stock_next']} tons by next month."
+        takes = ", ".join(f"{self.names[a]} {n}" for a, n in rec["caught"].items())
+        return self.words.summary(
+            rec["month"], rec["stock_before"], takes, rec["stock_after"], rec["stock_next"]
         )
 
     def fallback(self, observation: Observation, phase: PhaseSpec) -> Action:
-        """What a fisher does when its decision failed: catches nothing, says nothing."""
+        """What an agent does when its decision failed: takes nothing, says nothing."""
         if phase.name == "harvest":
-            return Harvest(catch=0, reason="fallback: no valid decision")
+            model = self.harvest_phase.action_model
+            return model.model_validate(
+                {self.words.amount_field: 0, "reason": "fallback: no valid decision"}
+            )
         if phase.name == "reflect":
             return Reflect(reflection="")
         return Speak(message="")
@@ -225,19 +256,24 @@ class Lake:
         recorder: Recorder,
     ) -> Mapping[str, Sequence[Percept]]:
         c = self.config
+        ids = self.ids
+        joined = [a for a in ids if a in self.join_tick and self.join_tick[a] == tick]
+        if joined:
+            recorder.emit(
+                WorldStateEvent,
+                phase="population",
+                state={"agents": len(ids), "joined": joined},
+            )
         stock_before = self.stock
+        threshold = self.threshold(stock_before)
         recorder.emit(
             WorldStateEvent,
             phase="harvest",
-            state={
-                "month": tick + 1,
-                "stock": stock_before,
-                "threshold": c.threshold(stock_before),
-            },
+            state={"month": tick + 1, "stock": stock_before, "threshold": threshold},
         )
-        wanted = {aid: _as(actions[aid], Harvest).catch for aid in self.ids}
-        caught_list = allocate([wanted[a] for a in self.ids], stock_before, c.allocation, rng)
-        caught = dict(zip(self.ids, caught_list, strict=True))
+        wanted = {aid: _as(actions[aid], Take).amount for aid in ids}
+        caught_list = allocate([wanted[a] for a in ids], stock_before, c.allocation, rng)
+        caught = dict(zip(ids, caught_list, strict=True))
         stock_after = stock_before - sum(caught_list)
         self.collapsed = stock_after < c.collapse_threshold
         stock_next = 0 if self.collapsed else min(c.capacity, int(stock_after * c.regen_factor))
@@ -249,6 +285,7 @@ class Lake:
             "stock_after": stock_after,
             "stock_next": stock_next,
             "collapsed": self.collapsed,
+            "threshold": threshold,
             "messages": [],
         }
         recorder.emit(
@@ -258,14 +295,12 @@ class Lake:
         )
         self.stock = stock_after
         percepts: dict[str, list[Percept]] = {}
-        for aid in self.ids:
-            text = (
-                f"Month {tick + 1}: the lake held {stock_before} tons; I asked for "
-                f"{wanted[aid]} and caught {caught[aid]} tons; all fishers caught "
-                f"{sum(caught_list)} in total; {stock_after} tons were left."
+        for aid in ids:
+            text = self.words.percept(
+                tick + 1, stock_before, wanted[aid], caught[aid], sum(caught_list), stock_after
             )
             if self.collapsed:
-                text += " The lake collapsed."
+                text += self.words.collapsed()
             percepts[aid] = [Percept(text=text, kind="observation", importance=6.0)]
         return percepts
 
@@ -309,20 +344,30 @@ class Lake:
             phase="regrow",
             state={"month": tick + 1, "stock": self.stock, "collapsed": self.collapsed},
         )
+        self.clock = tick + 1
+        self._refresh()
         return percepts
 
     # -- interventions -------------------------------------------------------------------
 
     def apply_settings(self, settings: Mapping[str, Any]) -> None:
         """Change settings mid-run (an intervention); the population and length are fixed."""
-        fixed = {"agents", "months", "names", "initial_stock", "dispositions"} & set(settings)
+        fixed = {
+            "agents",
+            "months",
+            "names",
+            "initial_stock",
+            "dispositions",
+            "resource",
+            "newcomer",
+        } & set(settings)
         if fixed:
             raise ConfigError(
                 "run.interventions",
                 f"set.{sorted(fixed)[0]}",
                 "a setting that can change during a run "
                 "(capacity, regen_factor, collapse_threshold, allocation, universalization, "
-                "communication, discussion_rounds)",
+                "communication, discussion_rounds); add or remove agents with 'add'/'remove'",
             )
         try:
             config = CommonsConfig.model_validate({**self.config.model_dump(), **settings})
@@ -334,14 +379,49 @@ class Lake:
             ) from exc
         self._reconfigure(config)
 
+    def add_agents(self, personas: Sequence[Persona]) -> None:
+        """New agents take part from the current tick on (an 'add' intervention)."""
+        known = set(self.names)
+        allowed = get_args(Disposition)
+        for p in personas:
+            if p.id in known:
+                raise ConfigError(
+                    "run.interventions", "add.id", "an id not already in the world", p.id
+                )
+            disposition = p.attributes.get("disposition", "cooperative")
+            if disposition not in allowed:
+                raise ConfigError(
+                    "run.interventions",
+                    "add.attributes.disposition",
+                    "one of " + ", ".join(allowed),
+                    disposition,
+                )
+            known.add(p.id)
+        for p in personas:
+            self.members.append(p.id)
+            self.names[p.id] = p.name
+            self.dispositions[p.id] = str(p.attributes.get("disposition", "cooperative"))
+        self._refresh()
+
+    def remove_agents(self, ids: Sequence[str]) -> None:
+        """The agents stop observing and acting from the current tick on."""
+        for aid in ids:
+            if aid not in self.members:
+                raise ConfigError("run.interventions", "remove", "ids of agents in the world", aid)
+        if not set(self.members) - set(ids):
+            raise ConfigError(
+                "run.interventions", "remove", "at least one agent left in the world", list(ids)
+            )
+        for aid in ids:
+            self.members.remove(aid)
+            self.removed.append(aid)
+        self._refresh()
+
     def _reconfigure(self, config: CommonsConfig) -> None:
         self.config = config
-        self.rules_text = self._rules()
-        self.harvest_phase = PhaseSpec(
-            name="harvest",
-            action_model=harvest_model(config.capacity),
-            instruction=HARVEST_INSTRUCTION,
-        )
+        self.words = framing_for(config.resource, config.capacity)
+        self.harvest_phase = self._harvest_phase()
+        self._refresh()
 
     # -- snapshots -----------------------------------------------------------------------
 
@@ -354,6 +434,12 @@ class Lake:
             "collapsed": self.collapsed,
             "month_record": rec,
             "config": self.config.model_dump(mode="json"),
+            "members": list(self.members),
+            "join_tick": dict(self.join_tick),
+            "names": dict(self.names),
+            "dispositions": dict(self.dispositions),
+            "removed": list(self.removed),
+            "clock": self.clock,
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -365,6 +451,14 @@ class Lake:
         if "messages" in rec:
             rec["messages"] = [(a, m) for a, m in rec["messages"]]
         self.month_record = rec
+        if "members" in state:
+            self.members = [str(a) for a in state["members"]]
+            self.join_tick = {str(a): int(t) for a, t in state["join_tick"].items()}
+            self.names = {str(a): str(n) for a, n in state["names"].items()}
+            self.dispositions = {str(a): str(d) for a, d in state["dispositions"].items()}
+            self.removed = [str(a) for a in state["removed"]]
+            self.clock = int(state["clock"])
+        self._refresh()
 
 
 def _as(action: Action, kind: type[A]) -> A:
