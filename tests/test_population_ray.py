@@ -49,3 +49,21 @@ def test_local_one_shard_three_shards_and_ray_give_identical_results(tmp_path: P
     import ray
 
     assert not ray.is_initialized()
+
+
+def test_social_gives_the_same_metrics_locally_and_on_ray(tmp_path: Path) -> None:
+    from societas.scenarios import load_spec
+
+    def run(name: str, *sets: str) -> dict[str, float]:
+        spec = load_spec(
+            "social",
+            ["agents=3000", "ticks=4", "mode=archetype", "focal_agents=0", *sets],
+            model="scripted",
+            seed=5,
+        )
+        return run_sync(prepare_run(spec.scenario, spec.config, spec.options, tmp_path / name))
+
+    local = run("local")
+    on_ray = run("ray", "run.runner=ray", "run.shards=2")
+    assert local == on_ray
+    assert local["seed0_size"] > 1  # the rumour spread, so there was something to compare
