@@ -461,7 +461,7 @@ class Simulation:
             decision = decisions[q.key]
             finished = tasks[q.key] in done
             # The same records as an agent's decision: calls, fallback, then the group event.
-            action = self._record_group(rec, actor, q, phase, decision, finished)
+            action = self._record_outcome(rec, actor, phase, decision, finished)
             fallback = action is None
             if action is None:
                 action = self.world.fallback(q.observation, phase)
@@ -484,48 +484,6 @@ class Simulation:
             if mind is not None and items:
                 mind.remember(tick, items)
         return fallbacks
-
-    def _record_group(
-        self,
-        rec: TickRecorder,
-        actor: str,
-        query: GroupQuery,
-        phase: PhaseSpec,
-        decision: Decision,
-        finished: bool,
-    ) -> Action | None:
-        """Record a group's calls (and its fallback); the answer, or None for a fallback."""
-        for call in decision.calls:
-            rec.emit(LLMCall, actor=actor, **call.fields())
-        if not finished and decision.request is not None:
-            rec.emit(
-                LLMCall,
-                actor=actor,
-                purpose=decision.request.purpose,
-                model=self.gateway.model_id,
-                request_hash=decision.request.cache_key(self.gateway.model_id),
-                prompt_tokens=0,
-                completion_tokens=0,
-                status="error",
-                error=f"cancelled at the phase deadline of {self.deadline_s:g} s",
-            )
-        if finished and decision.action is not None:
-            return decision.action
-        reason = "deadline" if not finished else (decision.failure or "backend_error")
-        error = (
-            f"no decision within the deadline of {self.deadline_s:g} s"
-            if not finished
-            else (decision.error or "")
-        )
-        rec.emit(
-            DecisionFallback,
-            actor=actor,
-            phase=phase.name,
-            reason=reason,
-            error=error[:1000],
-            raw_output=decision.raw_output,
-        )
-        return None
 
     async def _phase(self, tick: int, phase: PhaseSpec, rec: TickRecorder) -> int:
         if phase.mode == "groups":
@@ -642,49 +600,58 @@ class Simulation:
         decision: Decision,
         finished: bool,
     ) -> Action:
-        for call in decision.calls:
-            rec.emit(LLMCall, actor=agent_id, **call.fields())
-        if not finished and decision.request is not None:
-            # The call in flight at the deadline: cancelled, recorded as an error.
-            rec.emit(
-                LLMCall,
-                actor=agent_id,
-                purpose=decision.request.purpose,
-                model=self.gateway.model_id_for(decision.request),
-                request_hash=decision.request.cache_key(
-                    self.gateway.model_id_for(decision.request)
-                ),
-                prompt_tokens=0,
-                completion_tokens=0,
-                status="error",
-                error=f"cancelled at the phase deadline of {self.deadline_s:g} s",
-            )
-        if finished and decision.action is not None:
-            action = decision.action
-            fallback = False
-        else:
-            action = self.world.fallback(obs, phase)
-            fallback = True
-            reason = "deadline" if not finished else (decision.failure or "backend_error")
-            error = (
-                f"no decision within the deadline of {self.deadline_s:g} s"
-                if not finished
-                else (decision.error or "")
-            )
-            rec.emit(
-                DecisionFallback,
-                actor=agent_id,
-                phase=phase.name,
-                reason=reason,
-                error=error[:1000],
-                raw_output=decision.raw_output,
-            )
+        answered = self._record_outcome(rec, agent_id, phase, decision, finished)
+        action = answered if answered is not None else self.world.fallback(obs, phase)
         rec.emit(
             ActionEvent,
             actor=agent_id,
             phase=phase.name,
             action_type=type(action).action_type,
             data=action.model_dump(mode="json"),
-            fallback=fallback,
+            fallback=answered is None,
         )
         return action
+
+    def _record_outcome(
+        self,
+        rec: TickRecorder,
+        actor: str,
+        phase: PhaseSpec,
+        decision: Decision,
+        finished: bool,
+    ) -> Action | None:
+        """Record a decision's calls, the call cancelled at the deadline and the fallback (for
+        an agent or a group alike); the answer, or None when the world's fallback applies."""
+        for call in decision.calls:
+            rec.emit(LLMCall, actor=actor, **call.fields())
+        if not finished and decision.request is not None:
+            # The call in flight at the deadline: cancelled, recorded as an error.
+            model_id = self.gateway.model_id_for(decision.request)
+            rec.emit(
+                LLMCall,
+                actor=actor,
+                purpose=decision.request.purpose,
+                model=model_id,
+                request_hash=decision.request.cache_key(model_id),
+                prompt_tokens=0,
+                completion_tokens=0,
+                status="error",
+                error=f"cancelled at the phase deadline of {self.deadline_s:g} s",
+            )
+        if finished and decision.action is not None:
+            return decision.action
+        reason = "deadline" if not finished else (decision.failure or "backend_error")
+        error = (
+            f"no decision within the deadline of {self.deadline_s:g} s"
+            if not finished
+            else (decision.error or "")
+        )
+        rec.emit(
+            DecisionFallback,
+            actor=actor,
+            phase=phase.name,
+            reason=reason,
+            error=error[:1000],
+            raw_output=decision.raw_output,
+        )
+        return None
