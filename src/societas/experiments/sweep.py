@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -32,6 +33,7 @@ from pydantic import ValidationError
 from societas.engine import RunOptions, prepare_resume, prepare_run, run_sync
 from societas.engine.runner import stored_config
 from societas.experiments.spec import ExperimentSpec, Reference, load_experiment
+from societas.llm.local import THREADS_ENV
 from societas.scenarios import get_scenario, load_spec
 from societas.scenarios.loader import parse_override
 from societas.store import DB_NAME, RunStore
@@ -330,6 +332,10 @@ def _plan(
 Record = Callable[[Job, str, str | None], None]
 
 
+def _set_threads(threads: str) -> None:
+    os.environ[THREADS_ENV] = threads
+
+
 def _run_local(jobs: list[Job], base_file: Path, parallel: int, record: Record) -> None:
     if parallel == 1:
         for job in jobs:
@@ -339,7 +345,14 @@ def _run_local(jobs: list[Job], base_file: Path, parallel: int, record: Record) 
                 record(job, "failed", str(exc))
         return
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=parallel, mp_context=ctx) as pool:
+    # Workers share the cores: each local model gets its part (see llm.local.local_threads).
+    threads = os.environ.get(THREADS_ENV) or str(max(1, (os.cpu_count() or 1) // parallel))
+    with ProcessPoolExecutor(
+        max_workers=parallel,
+        mp_context=ctx,
+        initializer=_set_threads,
+        initargs=(threads,),
+    ) as pool:
         futures: dict[Future[str], Job] = {
             pool.submit(_execute, str(base_file), j.sets, j.seed, str(j.directory)): j for j in jobs
         }
