@@ -235,6 +235,12 @@ def test_focal_users_and_crowd_in_one_run(tmp_path: Path) -> None:
     actors = {e.actor for e in events if isinstance(e, LLMCall)}
     assert any(a and a.startswith("user_") for a in actors)
     assert any(a and a.startswith("group:") for a in actors)
+    metrics = store.final_metrics()
+    # The socialization measures over the texts written (docs/metrics/social.md).
+    for name in ("lexical_turnover", "semantic_stabilization", "collective_consensus"):
+        assert name in metrics, name
+        assert 0.0 <= metrics[name] <= 1.0 + 1e-6, (name, metrics[name])
+    assert -2.0 <= metrics["individual_inertia"] <= 2.0
 
 
 def test_same_seed_same_events(tmp_path: Path) -> None:

@@ -19,10 +19,14 @@ import pandas as pd
 from societas.analysis.social_metrics import (
     attitude_summary,
     cascade_stats,
+    collective_consensus,
     fit_power_law,
+    individual_inertia,
     influence_persistence,
     lexical_turnover,
+    semantic_stabilization,
 )
+from societas.memory.embedders import HashingEmbedder
 from societas.scenarios.social.actions import COMMENT, POST, REPOST
 from societas.scenarios.social.config import SocialConfig
 from societas.typing import (
@@ -155,6 +159,17 @@ def social_metrics(config: SocialConfig, events: Sequence[Event]) -> dict[str, f
     texts = post_texts(events)
     if texts.shape[0] and texts["tick"].nunique() >= 2:
         out["lexical_turnover"] = lexical_turnover(texts).summary
+        # The embedding-based socialization measures use the hashing embedder: deterministic,
+        # no model files, the same in every process (docs/metrics/social.md).
+        embedder = HashingEmbedder()
+        for name, measure in (
+            ("semantic_stabilization", semantic_stabilization),
+            ("individual_inertia", individual_inertia),
+            ("collective_consensus", collective_consensus),
+        ):
+            value = measure(texts, embedder).summary
+            if not math.isnan(value):
+                out[name] = value
     ticks = [e for e in events if isinstance(e, TickCompleted)]
     calls = sum(1 for e in events if isinstance(e, LLMCall))
     out["llm_calls"] = float(calls)
