@@ -27,12 +27,11 @@ from societas.engine.protocol import (
 )
 from societas.engine.recorder import TickRecorder
 from societas.llm.gateway import Decision, Gateway
-from societas.mind import DecisionContext, Mind, derive_seed, schema_hint
+from societas.mind import DecisionContext, Mind, derive_seed, phase_request
 from societas.store import RunStore
 from societas.typing import (
     Action,
     ActionEvent,
-    ChatMessage,
     ConfigError,
     DecisionFallback,
     GroupDecisionEvent,
@@ -375,21 +374,12 @@ class Simulation:
         digest = hashlib.sha256(obs.text.encode("utf-8")).hexdigest()[:16]
         seed = derive_seed(self.seed, 0, phase.name, f"group:{query.key}:{digest}")
         system = f"{self.world.rules_text}\n\n{query.persona_text}".strip()
-        parts = [obs.text]
-        if phase.instruction:
-            parts.append(phase.instruction)
-        parts.append(
-            "Answer with only a JSON object of this form: " + schema_hint(phase.action_model)
-        )
-        return LLMRequest(
-            messages=(
-                ChatMessage(role="system", content=system),
-                ChatMessage(role="user", content="\n\n".join(parts)),
-            ),
-            json_schema=phase.action_model.json_schema(),
+        return phase_request(
+            system,
+            [obs.text],
+            phase,
             sampling=self.sampling,
             seed=seed,
-            purpose=phase.name,
             actor=f"group:{query.key}",
             context={
                 "phase": phase.name,

@@ -49,7 +49,7 @@ from societas.mind.mind import (
     MindEvent,
     derive_seed,
     interview_prompt,
-    schema_hint,
+    phase_request,
 )
 from societas.mind.modes import (
     action_json,
@@ -64,7 +64,6 @@ from societas.mind.modes import (
 from societas.mind.planning import Planner, PlanState, clock
 from societas.mind.reflection import reflect
 from societas.typing import (
-    ChatMessage,
     ConfigError,
     Embedder,
     InitiativeEvent,
@@ -355,21 +354,12 @@ class GenerativeMind(Mind):
         notes: Sequence[str],
         seed: int,
     ) -> LLMRequest:
-        parts = [situation, *notes]
-        if phase.instruction:
-            parts.append(phase.instruction)
-        parts.append(
-            "Answer with only a JSON object of this form: " + schema_hint(phase.action_model)
-        )
-        return LLMRequest(
-            messages=(
-                ChatMessage(role="system", content=system),
-                ChatMessage(role="user", content="\n\n".join(parts)),
-            ),
-            json_schema=phase.action_model.json_schema(),
+        return phase_request(
+            system,
+            [situation, *notes],
+            phase,
             sampling=self.sampling,
             seed=seed,
-            purpose=phase.name,
             actor=self.persona.id,
             context={
                 "phase": phase.name,

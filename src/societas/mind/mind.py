@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "MindEvent",
     "derive_seed",
     "interview_prompt",
+    "phase_request",
     "schema_hint",
 ]
 
@@ -78,6 +79,37 @@ def schema_hint(action_model: type[Action]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
+def phase_request(
+    system: str,
+    parts: Sequence[str],
+    phase: PhaseSpec,
+    *,
+    sampling: Sampling,
+    seed: int,
+    actor: str,
+    context: Mapping[str, Any],
+) -> LLMRequest:
+    """The request for a phase's decision: the stable system text, then ``parts``, the phase's
+    instruction and the answer format; constrained by the action's JSON schema. Agents,
+    generative minds and archetype groups all ask this way."""
+    user = [*parts]
+    if phase.instruction:
+        user.append(phase.instruction)
+    user.append("Answer with only a JSON object of this form: " + schema_hint(phase.action_model))
+    return LLMRequest(
+        messages=(
+            ChatMessage(role="system", content=system),
+            ChatMessage(role="user", content="\n\n".join(user)),
+        ),
+        json_schema=phase.action_model.json_schema(),
+        sampling=sampling,
+        seed=seed,
+        purpose=phase.name,
+        actor=actor,
+        context=dict(context),
+    )
+
+
 class Mind:
     def __init__(
         self, persona: Persona, *, memory: RecentMemory | None = None, sampling: Sampling
@@ -95,20 +127,12 @@ class Mind:
         if memories:
             parts.append("What you remember:\n" + "\n".join(f"- {m.text}" for m in memories))
         parts.append(observation.text)
-        if phase.instruction:
-            parts.append(phase.instruction)
-        parts.append(
-            "Answer with only a JSON object of this form: " + schema_hint(phase.action_model)
-        )
-        return LLMRequest(
-            messages=(
-                ChatMessage(role="system", content=system),
-                ChatMessage(role="user", content="\n\n".join(parts)),
-            ),
-            json_schema=phase.action_model.json_schema(),
+        return phase_request(
+            system,
+            parts,
+            phase,
             sampling=self.sampling,
             seed=seed,
-            purpose=phase.name,
             actor=self.persona.id,
             context={"phase": phase.name, "tick": observation.tick, **observation.fields},
         )
