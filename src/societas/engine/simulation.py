@@ -436,28 +436,20 @@ class Simulation:
         for q in queries:
             actor = f"group:{q.key}"
             memo = self._group_memo.get(memo_keys[q.key])
+            reused = memo is not None
+            fallback = False
             if memo is not None:
-                answers[q.key] = memo
-                rec.emit(
-                    GroupDecisionEvent,
-                    actor=actor,
-                    phase=phase.name,
-                    key=q.key,
-                    size=q.size,
-                    data=memo.model_dump(mode="json"),
-                    reused=True,
-                )
-                continue
-            decision = decisions[q.key]
-            finished = tasks[q.key] in done
-            # The same records as an agent's decision: calls, fallback, then the group event.
-            action = self._record_outcome(rec, actor, phase, decision, finished)
-            fallback = action is None
-            if action is None:
-                action = self.world.fallback(q.observation, phase)
-                fallbacks += 1
+                action = memo
             else:
-                self._group_memo[memo_keys[q.key]] = action
+                # The same records as an agent's decision: calls, fallback, then the event.
+                finished = tasks[q.key] in done
+                answered = self._record_outcome(rec, actor, phase, decisions[q.key], finished)
+                fallback = answered is None
+                if answered is None:
+                    action = self.world.fallback(q.observation, phase)
+                    fallbacks += 1
+                else:
+                    action = self._group_memo[memo_keys[q.key]] = answered
             answers[q.key] = action
             rec.emit(
                 GroupDecisionEvent,
@@ -467,6 +459,7 @@ class Simulation:
                 size=q.size,
                 data=action.model_dump(mode="json"),
                 fallback=fallback,
+                reused=reused,
             )
         percepts = resolve_groups(tick, phase, answers, self.rng, rec)
         for agent_id, items in percepts.items():
