@@ -16,6 +16,7 @@ from societas.analysis.experiment_report import sample_messages, write_experimen
 from societas.analysis.report import write_report
 from societas.cli.main import app
 from societas.experiments import run_sweep
+from societas.experiments.sweep import SUMMARY_COLUMNS
 from societas.store import RunStore
 from societas.typing import MessageEvent
 
@@ -156,17 +157,7 @@ def test_agent_text_and_labels_are_escaped(tmp_path: Path) -> None:
     (tmp_path / "experiment.json").write_text(json.dumps(index))
     pd.DataFrame(
         [["c", "m", 1, 1.0, float("nan"), float("nan"), float("nan"), 2.0, "<i>src</i>"]],
-        columns=[
-            "condition",
-            "metric",
-            "n",
-            "mean",
-            "std",
-            "ci95_low",
-            "ci95_high",
-            "reference",
-            "reference_source",
-        ],
+        columns=SUMMARY_COLUMNS,
     ).to_csv(tmp_path / "summary.csv", index=False)
     page = write_experiment_report(tmp_path).read_text(encoding="utf-8")
     assert "<script>" not in page
