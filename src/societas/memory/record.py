@@ -10,8 +10,8 @@ __all__ = ["MemoryRecord", "approx_tokens"]
 def approx_tokens(text: str) -> int:
     """Rough token count (4 characters a token), enough for budgets.
 
-    The same rule as ``societas.mind.memory.approx_tokens``, so budgets mean the same thing
-    for the bounded recency memory and for the memory stream.
+    The one rule for every memory budget: the bounded recency memory
+    (``societas.mind.memory``) uses it too.
     """
     return max(1, (len(text) + 3) // 4)
 

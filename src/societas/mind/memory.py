@@ -12,12 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from societas.memory.record import approx_tokens
+
 __all__ = ["MemoryRecord", "RecentMemory", "approx_tokens"]
-
-
-def approx_tokens(text: str) -> int:
-    """Rough token count (4 characters a token), enough for budgets."""
-    return max(1, (len(text) + 3) // 4)
 
 
 class MemoryRecord(BaseModel):
