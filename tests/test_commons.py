@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from societas.engine.figures import run_figures
 from societas.scenarios.commons import CommonsConfig, CommonsScenario
 from societas.scenarios.commons.actions import Harvest, Reflect, Speak
 from societas.scenarios.commons.metrics import commons_metrics
@@ -215,7 +216,7 @@ def test_scripted_run_end_to_end_metrics_come_from_the_store(
     assert info["status"] == "completed"
     assert info["ticks_completed"] == 12
     stored = store.final_metrics()
-    recomputed = commons_metrics(CommonsConfig(), store.events())
+    recomputed = {**run_figures(store.events()), **commons_metrics(CommonsConfig(), store.events())}
     assert stored == pytest.approx(recomputed)
     # greedy fisher_5 asks for 2 f(t) every month under the scripted policy
     harvest = [e for e in store.events(["action"]) if e.phase == "harvest"]

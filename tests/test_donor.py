@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from societas.analysis.compare import first_difference
 from societas.engine import Progress, RunInterrupted, prepare_resume, prepare_run, run_sync
+from societas.engine.figures import run_figures
 from societas.scenarios import get_scenario, load_spec
 from societas.scenarios.donor import DonorConfig, DonorScenario
 from societas.scenarios.donor.actions import Donate, DonateOrPunish, WriteStrategy
@@ -421,7 +422,7 @@ def test_scripted_run_end_to_end_metrics_come_from_the_store(
     stored = store.final_metrics()
     config = DonorConfig(agents=4, generations=3, rounds=4, punishment=True)
     events = store.events()
-    assert stored == pytest.approx(donor_metrics(config, events))
+    assert stored == pytest.approx({**run_figures(events), **donor_metrics(config, events)})
     assert stored["generations_played"] == 3
     assert {"gen1_mean_resources", "gen3_donation_fraction", "gen2_punishments"} <= set(stored)
     assert stored["final_mean_resources"] == stored["gen3_mean_resources"]

@@ -222,10 +222,10 @@ def test_a_stable_world_reuses_group_answers_without_new_calls(tmp_path: Path) -
 
 
 def test_group_requests_do_not_depend_on_the_tick(tmp_path: Path) -> None:
-    sim, _ = build(tmp_path, Town(stable=True))
-    world = sim.world
-    q0 = world.groups(0, VOTE)[0]  # type: ignore[attr-defined]
-    q2 = world.groups(2, VOTE)[0]  # type: ignore[attr-defined]
+    town = Town(stable=True)
+    sim, _ = build(tmp_path, town)
+    q0 = town.groups(0, VOTE)[0]
+    q2 = town.groups(2, VOTE)[0]
     r0, r2 = sim._group_request(q0, VOTE), sim._group_request(q2, VOTE)
     assert r0.cache_key("m") == r2.cache_key("m")
     assert r0.messages[0].content.endswith("Voters of party=red.")

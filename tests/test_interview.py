@@ -107,7 +107,7 @@ def test_commons_fishers_can_be_interviewed(tmp_path: Path) -> None:
     answer = interview(out, "fisher_1", "How many tons did you catch?", tick=0)
     assert answer.startswith("I am ")
     assert fingerprint(out) == before
-    assert isinstance(spec.scenario, CommonsScenario)
+    assert spec.scenario.name == CommonsScenario.name
 
 
 def test_cli_interview_prints_the_answer(tmp_path: Path) -> None:

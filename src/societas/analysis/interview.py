@@ -127,7 +127,11 @@ async def _ask(setup: InterviewSetup, model: str, api_key: str | None) -> str:
         BackendOptions(
             base_url=options.base_url,
             api_key=_api_key(api_key),
-            scripted_policy=with_cognition(setup.scenario.scripted_policy(setup.config)),
+            scripted_policy=(
+                with_cognition(policy)
+                if (policy := setup.scenario.scripted_policy(setup.config)) is not None
+                else None
+            ),
             cache=None,
             n_ctx=options.n_ctx,
             request_timeout_s=options.request_timeout_s,

@@ -26,21 +26,17 @@ run:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from societas.typing import Action, ConfigError, Persona
-from societas.typing.scenario import World
+from societas.typing import Action, Persona
 
 __all__ = [
     "Intervention",
     "Survey",
     "SurveyQuestion",
-    "add_agents",
     "answer_model",
-    "remove_agents",
 ]
 
 
@@ -74,32 +70,6 @@ class Intervention(BaseModel):
         if both:
             raise ValueError(f"an id both added and removed: {sorted(both)[0]}")
         return self
-
-
-def add_agents(world: World, personas: Sequence[Persona]) -> None:
-    """Let new agents into a running world; a ``ConfigError`` if its scenario cannot."""
-    hook = getattr(world, "add_agents", None)
-    if hook is None:
-        raise ConfigError(
-            "run.interventions",
-            "add",
-            "a scenario whose world accepts new agents (World.add_agents)",
-            type(world).__name__,
-        )
-    hook(list(personas))
-
-
-def remove_agents(world: World, ids: Sequence[str]) -> None:
-    """Take agents out of a running world; a ``ConfigError`` if its scenario cannot."""
-    hook = getattr(world, "remove_agents", None)
-    if hook is None:
-        raise ConfigError(
-            "run.interventions",
-            "remove",
-            "a scenario whose world lets agents leave (World.remove_agents)",
-            type(world).__name__,
-        )
-    hook(list(ids))
 
 
 class SurveyQuestion(BaseModel):

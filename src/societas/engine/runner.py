@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,18 +16,18 @@ import numpy as np
 from pydantic import BaseModel
 
 from societas import __version__
+from societas.engine.legacy import adapt
 from societas.engine.options import RunOptions
-from societas.engine.protocol import add_agents, remove_agents
-from societas.engine.simulation import Progress, Simulation, apply_settings
+from societas.engine.simulation import Progress, Simulation
 from societas.llm import BackendOptions, Gateway, ResponseCache, build_stack, create_backend
 from societas.llm.registry import parse_spec
 from societas.llm.routing import RoutedModel, replay_spec_for
 from societas.mind.generative import mind_factory, scenario_mind_config
 from societas.population import Executor, build_executor
 from societas.store import RunStore
-from societas.typing import ConfigError, LanguageModel, Sampling, StoreError
+from societas.typing import ConfigError, LanguageModel, Persona, Sampling, StoreError
 from societas.typing.events import PROCESS_EVENT_KINDS
-from societas.typing.scenario import Scenario
+from societas.typing.scenario import Scenario, World
 
 __all__ = ["RunHandle", "prepare_resume", "prepare_run", "run_sync"]
 
@@ -155,14 +155,15 @@ def _build_simulation(
     store: RunStore,
     gateway: Gateway,
     on_progress: Callable[[Progress], None] | None,
+    personas_override: Sequence[Persona] = (),
 ) -> Simulation:
     rng = np.random.default_rng(options.seed)
-    world, personas = scenario.build(config, rng)
+    world, personas = scenario.build(config, rng, personas_override)
     sampling = Sampling(
         temperature=options.temperature, top_p=options.top_p, max_tokens=options.max_tokens
     )
 
-    # A scenario with a ``mind_config(config)`` (optional member) gets generative minds.
+    # A scenario whose ``mind_config(config)`` gives a MindConfig gets generative minds.
     mind_config = scenario_mind_config(scenario, config)
     # Also builds the minds of agents added by interventions (and rebuilt on resume).
     make_mind = mind_factory(
@@ -196,10 +197,8 @@ def _build_simulation(
     )
 
 
-def _check_runner(world: object, options: RunOptions) -> None:
-    if getattr(world, "use_executor", None) is None and (
-        options.runner != "local" or options.shards not in (None, 1)
-    ):
+def _check_runner(world: World, options: RunOptions) -> None:
+    if not world.uses_executor and (options.runner != "local" or options.shards not in (None, 1)):
         raise ConfigError(
             "run.runner",
             "runner",
@@ -208,39 +207,48 @@ def _check_runner(world: object, options: RunOptions) -> None:
         )
 
 
-def _attach_executor(sim: Simulation, store: RunStore, options: RunOptions) -> Executor | None:
+def _attach_executor(world: World, store: RunStore, options: RunOptions) -> Executor | None:
     """Hand a population world its executor (``run.runner``) and apply snapshot retention."""
-    keep = options.keep_snapshots
-    if keep is None:
-        keep = getattr(sim.world, "keep_snapshots", None)
+    keep = options.keep_snapshots if options.keep_snapshots is not None else world.keep_snapshots
     store.keep_snapshots = keep
-    use_executor = getattr(sim.world, "use_executor", None)
-    _check_runner(sim.world, options)
-    if use_executor is None:
+    _check_runner(world, options)
+    if not world.uses_executor:
         return None
     executor = build_executor(options.runner, shards=options.shards, address=options.ray_address)
     try:
-        use_executor(executor)
+        world.use_executor(executor)
     except BaseException:
         executor.close()
         raise
     return executor
 
 
-def stored_config(config: BaseModel, options: RunOptions) -> dict[str, Any]:
-    return {"scenario": config.model_dump(mode="json"), "run": options.model_dump(mode="json")}
+def stored_config(
+    config: BaseModel, options: RunOptions, personas: Sequence[Persona] = ()
+) -> dict[str, Any]:
+    stored: dict[str, Any] = {
+        "scenario": config.model_dump(mode="json"),
+        "run": options.model_dump(mode="json"),
+    }
+    if personas:
+        stored["personas"] = [p.model_dump(mode="json") for p in personas]
+    return stored
 
 
 def prepare_run(
-    scenario: Scenario,
+    scenario: Scenario | Any,
     config: BaseModel,
     options: RunOptions,
     out: Path,
     *,
     api_key: str | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    personas: Sequence[Persona] = (),
 ) -> RunHandle:
-    """Create the run directory and store, record ``run_started``; nothing is sent yet."""
+    """Create the run directory and store, record ``run_started``; nothing is sent yet.
+    ``personas`` (a scenario file's ``personas:``) override the scenario's by id and add
+    agents."""
+    scenario = adapt(scenario)
     if (out / "run.db").exists():
         raise ConfigError(
             "--out", "out", f"a directory without a run (use 'societas resume {out}')", str(out)
@@ -250,18 +258,20 @@ def prepare_run(
     # A probe world tells the number of ticks and tries the interventions' setting changes
     # and population changes (in tick order, as the run will), so a bad one stops the run
     # before anything is recorded.
-    probe_world, probe_personas = scenario.build(config, np.random.default_rng(options.seed))
+    probe_world, probe_personas = scenario.build(
+        config, np.random.default_rng(options.seed), personas
+    )
     known = {p.id for p in probe_personas}
     for intervention in sorted(options.interventions, key=lambda i: i.tick):
         if intervention.set:
-            apply_settings(probe_world, intervention.set)
+            probe_world.apply_settings(intervention.set)
         if intervention.remove:
-            remove_agents(probe_world, intervention.remove)
+            probe_world.remove_agents(intervention.remove)
         if intervention.add:
             taken = sorted(known & {p.id for p in intervention.add})
             if taken:
                 raise ConfigError("run.interventions", "add.id", "an id no agent has yet", taken[0])
-            add_agents(probe_world, intervention.add)
+            probe_world.add_agents(intervention.add)
             known |= {p.id for p in intervention.add}
     _check_runner(probe_world, options)
     store = RunStore.create(
@@ -270,12 +280,12 @@ def prepare_run(
         scenario=scenario.name,
         seed=options.seed,
         model=options.model,
-        config=stored_config(config, options),
+        config=stored_config(config, options, personas),
         num_ticks=probe_world.num_ticks(),
         version=__version__,
     )
-    sim = _build_simulation(scenario, config, options, store, gateway, on_progress)
-    executor = _attach_executor(sim, store, options)
+    sim = _build_simulation(scenario, config, options, store, gateway, on_progress, personas)
+    executor = _attach_executor(sim.world, store, options)
     try:
         sim.record_start(f"{options.model} ({gateway.model_id})")
     except BaseException:
@@ -287,17 +297,19 @@ def prepare_run(
 
 def prepare_resume(
     out: Path,
-    scenario: Scenario,
+    scenario: Scenario | Any,
     *,
     model: str | None = None,
     api_key: str | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunHandle:
     """Reopen a run at the tick after its last committed snapshot."""
+    scenario = adapt(scenario)
     store = RunStore.open(out)
     info = store.run_info()
     config = scenario.config_model.model_validate(info["config"]["scenario"])
     options = RunOptions.model_validate(info["config"]["run"])
+    personas = [Persona.model_validate(p) for p in info["config"].get("personas", [])]
     if model is not None:
         options = options.model_copy(update={"model": model})
     snap = store.latest_snapshot()
@@ -312,8 +324,8 @@ def prepare_resume(
             "store is inconsistent, run 'societas check' on it"
         )
     gateway, backend, cache = _build_gateway(scenario, config, options, out, api_key)
-    sim = _build_simulation(scenario, config, options, store, gateway, on_progress)
-    executor = _attach_executor(sim, store, options)
+    sim = _build_simulation(scenario, config, options, store, gateway, on_progress, personas)
+    executor = _attach_executor(sim.world, store, options)
     try:
         sim.restore(state)
     except BaseException:

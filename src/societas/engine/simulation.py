@@ -18,13 +18,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from societas.engine.protocol import (
-    Intervention,
-    Survey,
-    add_agents,
-    answer_model,
-    remove_agents,
-)
+from societas.engine.figures import StoreRun, run_figures
+from societas.engine.legacy import adapt, adapt_world
+from societas.engine.protocol import Intervention, Survey, answer_model
 from societas.engine.recorder import TickRecorder
 from societas.llm.gateway import Decision, Gateway
 from societas.mind import DecisionContext, Mind, derive_seed, phase_request
@@ -54,20 +50,7 @@ from societas.typing import (
 )
 from societas.typing.scenario import Percept, PhaseSpec, Scenario, World
 
-__all__ = ["Progress", "RunInterrupted", "Simulation", "apply_settings"]
-
-
-def apply_settings(world: World, settings: Mapping[str, Any]) -> None:
-    """Change a running world's settings; a ``ConfigError`` if the scenario cannot."""
-    apply = getattr(world, "apply_settings", None)
-    if apply is None:
-        raise ConfigError(
-            "run.interventions",
-            "set",
-            "a scenario whose world accepts setting changes",
-            type(world).__name__,
-        )
-    apply(settings)
+__all__ = ["Progress", "RunInterrupted", "Simulation"]
 
 
 class RunInterrupted(SocietasError):
@@ -94,9 +77,9 @@ class Simulation:
     def __init__(
         self,
         *,
-        scenario: Scenario,
+        scenario: Scenario | Any,
         config: BaseModel,
-        world: World,
+        world: World | Any,
         minds: Mapping[str, Mind],
         gateway: Gateway,
         store: RunStore,
@@ -109,9 +92,9 @@ class Simulation:
         sampling: Sampling | None = None,
         mind_factory: Callable[[Persona], Mind] | None = None,
     ) -> None:
-        self.scenario = scenario
+        self.scenario = adapt(scenario)
         self.config = config
-        self.world = world
+        self.world = adapt_world(world)
         self.minds = dict(minds)
         self.gateway = gateway
         self.store = store
@@ -203,8 +186,9 @@ class Simulation:
             raise
 
     def finish(self, ticks_done: int) -> dict[str, float]:
-        events = self.store.events()
-        metrics = self.scenario.metrics(self.config, events)
+        run = StoreRun(self.store)
+        # The platform's run-level figures; a scenario's own metric of the same name wins.
+        metrics = {**run_figures(run.events), **self.scenario.metrics(self.config, run)}
         rec = TickRecorder(self.run_id, self.store.next_seq(), ticks_done - 1, 0.0)
         for name, value in sorted(metrics.items()):
             rec.emit(MetricEvent, name=name, value=float(value))
@@ -219,7 +203,9 @@ class Simulation:
     # -- one tick ------------------------------------------------------------------------
 
     async def step(self, tick: int) -> None:
-        rec = TickRecorder(self.run_id, self.store.next_seq(), tick, self.world.sim_time(tick))
+        rec = TickRecorder(
+            self.run_id, self.store.next_seq(), tick, self.world.sim_time(tick), rng=self.rng
+        )
         calls_before = self.gateway.totals.calls
         fallbacks = 0
         for intervention in self.interventions:
@@ -241,6 +227,7 @@ class Simulation:
             rec.events,
             ticks_completed=tick + 1,
             snapshot=(tick, rec.next_seq, self.snapshot()),
+            metrics=rec.metrics,
         )
         if self.on_progress is not None:
             t = self.gateway.totals
@@ -270,14 +257,14 @@ class Simulation:
         """Change world settings, remove and add agents, tell agents the news (in this
         order); recorded before the phases."""
         if intervention.set:
-            apply_settings(self.world, intervention.set)
+            self.world.apply_settings(intervention.set)
         if intervention.remove:
-            remove_agents(self.world, intervention.remove)
+            self.world.remove_agents(intervention.remove)
         if intervention.add:
             taken = sorted(p.id for p in intervention.add if p.id in self.minds)
             if taken:
                 raise ConfigError("run.interventions", "add.id", "an id no agent has yet", taken[0])
-            add_agents(self.world, intervention.add)
+            self.world.add_agents(intervention.add)
             for persona in intervention.add:
                 self.minds[persona.id] = self._new_mind(persona)
                 self.added_personas.append(persona)
@@ -393,16 +380,14 @@ class Simulation:
     async def _group_phase(self, tick: int, phase: PhaseSpec, rec: TickRecorder) -> int:
         """A ``groups`` phase: one call per archetype, all in flight at once, then the world
         draws the members' actions from the answers (``resolve_groups``)."""
-        groups = getattr(self.world, "groups", None)
-        resolve_groups = getattr(self.world, "resolve_groups", None)
-        if groups is None or resolve_groups is None:
+        if phase.groups is None:
             raise ConfigError(
                 f"scenario {self.scenario.name}",
-                f"phases.{phase.name}.mode",
-                "a world with groups() and resolve_groups() for a 'groups' phase",
-                type(self.world).__name__,
+                f"phases.{phase.name}.groups",
+                "a 'groups' phase with a groups(tick) rule",
+                "none",
             )
-        queries: list[GroupQuery] = list(groups(tick, phase))
+        queries: list[GroupQuery] = list(phase.groups(tick))
         keys = [q.key for q in queries]
         if len(set(keys)) != len(keys):
             dup = next(k for k in keys if keys.count(k) > 1)
@@ -446,7 +431,7 @@ class Simulation:
                 answered = self._record_outcome(rec, actor, phase, decisions[q.key], finished)
                 fallback = answered is None
                 if answered is None:
-                    action = self.world.fallback(q.observation, phase)
+                    action = phase.fallback_for(q.observation)
                     fallbacks += 1
                 else:
                     action = self._group_memo[memo_keys[q.key]] = answered
@@ -461,7 +446,7 @@ class Simulation:
                 fallback=fallback,
                 reused=reused,
             )
-        percepts = resolve_groups(tick, phase, answers, self.rng, rec)
+        percepts = phase.resolve_actions(answers, rec)
         for agent_id, items in percepts.items():
             mind = self.minds.get(agent_id)
             if mind is not None and items:
@@ -473,7 +458,7 @@ class Simulation:
             return await self._group_phase(tick, phase, rec)
         observations: dict[str, Observation] = {}
         for agent_id in self.world.agent_ids():
-            obs = self.world.observe(agent_id, tick, phase)
+            obs = phase.observation(agent_id, tick)
             if obs is not None:
                 observations[agent_id] = obs
         decisions = await self._decide_all(tick, phase, observations)
@@ -487,7 +472,7 @@ class Simulation:
             # Cognition events of the decision (plans, predictions, vetoes, ...) point at
             # the action they led to.
             self._emit_mind_events(rec, agent_id, parent=rec.next_seq - 1)
-        percepts = self.world.resolve(tick, phase, actions, self.rng, rec)
+        percepts = phase.resolve_actions(actions, rec)
         await self._perceive_all(tick, phase, percepts, rec)
         return fallbacks
 
@@ -584,7 +569,7 @@ class Simulation:
         finished: bool,
     ) -> Action:
         answered = self._record_outcome(rec, agent_id, phase, decision, finished)
-        action = answered if answered is not None else self.world.fallback(obs, phase)
+        action = answered if answered is not None else phase.fallback_for(obs)
         rec.emit(
             ActionEvent,
             actor=agent_id,

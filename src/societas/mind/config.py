@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from societas.typing import ConfigError
+from societas.typing.scenario import Scenario
 
 __all__ = ["DEFAULT_POLICY", "MindConfig", "scenario_mind_config"]
 
@@ -63,15 +64,12 @@ class MindConfig(BaseModel):
     )
 
 
-def scenario_mind_config(scenario: object, config: BaseModel) -> MindConfig | None:
-    """The scenario's ``mind_config(config)`` (an optional member), or ``None``."""
-    hook = getattr(scenario, "mind_config", None)
-    if hook is None:
-        return None
-    result = hook(config)
+def scenario_mind_config(scenario: Scenario, config: BaseModel) -> MindConfig | None:
+    """The scenario's ``mind_config(config)`` checked: a ``MindConfig``, or ``None``."""
+    result = scenario.mind_config(config)
     if result is not None and not isinstance(result, MindConfig):
         raise ConfigError(
-            f"scenario {getattr(scenario, 'name', '?')}",
+            f"scenario {scenario.name}",
             "mind_config",
             "a MindConfig or None",
             type(result).__name__,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import metadata
 
+from societas.engine.legacy import adapt
 from societas.typing import ConfigError
 from societas.typing.scenario import Scenario
 
@@ -27,5 +28,13 @@ def get_scenario(name: str, source: str = "SCENARIO") -> Scenario:
             source, "scenario", f"a registered scenario ({', '.join(sorted(eps)) or 'none'})", name
         )
     factory = eps[name].load()
-    scenario: Scenario = factory()
+    scenario = adapt(factory())
+    if scenario.name != name:
+        raise ConfigError(
+            f"entry point {eps[name].value}",
+            "name",
+            f"the scenario's name equal to its entry-point name {name!r} (resume, report and "
+            "interview find a run's scenario by that name)",
+            scenario.name,
+        )
     return scenario

@@ -12,24 +12,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from societas.typing.action import Action
-from societas.typing.observation import Observation
-from societas.typing.scenario import Percept, PhaseSpec, Recorder
+from societas.typing.scenario import GroupQuery, Percept, PhaseSpec, Recorder
 
 __all__ = ["ExecutorAware", "GroupQuery", "PopulationWorld"]
-
-
-class GroupQuery(BaseModel):
-    """One archetype's question for a phase: who the group is and what it sees."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    key: str = Field(min_length=1, description="archetype key, unique within the phase")
-    size: int = Field(ge=0, description="number of agents in the group")
-    persona_text: str = Field(description="the group's representative description")
-    observation: Observation
 
 
 @runtime_checkable
