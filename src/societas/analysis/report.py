@@ -65,20 +65,26 @@ def write_report(run_dir: Path) -> Path:
         calls = store.llm_calls_df()
         final = store.final_metrics()
         counts = store.counts()
+        series = store.metrics_df()
     out = run_dir / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.png"):
         old.unlink()
-    plots = [*_world_plots(events, out), *_action_plots(events, out), *_llm_plots(calls, out)]
+    plots = [
+        *_metric_plots(series, out),
+        *_world_plots(events, out),
+        *_action_plots(events, out),
+        *_llm_plots(calls, out),
+    ]
     # A scenario may add figures of its own: ``report_plots(events, out) -> [(file, caption)]``.
     from societas.scenarios.registry import get_scenario
 
     try:
-        scenario_plots = getattr(get_scenario(str(info.get("scenario"))), "report_plots", None)
+        scenario = get_scenario(str(info.get("scenario")))
     except (ConfigError, ImportError):  # not installed here: the generic report only
-        scenario_plots = None
-    if scenario_plots is not None:
-        plots += scenario_plots(events, out)
+        scenario = None
+    if scenario is not None:
+        plots += scenario.report_plots(events, out)
     index = out / "index.html"
     index.write_text(_html(info, counts, final, plots, events), encoding="utf-8")
     return index
@@ -149,6 +155,19 @@ def _line_panels(path: Path, title: str, panels: dict[str, Lines]) -> None:
     axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)
     _save(fig, path)
+
+
+def _metric_plots(frame: pd.DataFrame, out: Path) -> list[tuple[str, str]]:
+    """The world's per-tick metrics: one panel per metric, a line over ticks."""
+    per_tick = frame[frame["tick"] >= 0]
+    if per_tick.empty:
+        return []
+    panels: dict[str, Lines] = {
+        str(name): {"": [(int(t), float(v)) for t, v in zip(g["tick"], g["value"], strict=True)]}
+        for name, g in per_tick.groupby("name", sort=True)
+    }
+    _line_panels(out / "metrics.png", "Metrics per tick", panels)
+    return [("metrics.png", "The scenario's metrics, recorded every tick")]
 
 
 def _world_plots(events: list[Event], out: Path) -> list[tuple[str, str]]:

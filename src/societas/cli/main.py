@@ -194,7 +194,14 @@ def run(
                 overrides.append(f"run.{key}={value}")
         spec = load_spec(target, overrides, model=model, seed=seed)
         out_dir = out or _default_out(spec.scenario.name, spec.options.seed)
-        handle = prepare_run(spec.scenario, spec.config, spec.options, out_dir, api_key=api_key)
+        handle = prepare_run(
+            spec.scenario,
+            spec.config,
+            spec.options,
+            out_dir,
+            api_key=api_key,
+            personas=spec.personas,
+        )
         err_console.print(Text(f"run directory: {out_dir}"), highlight=False)
         _finish(handle, quiet)
 
@@ -363,6 +370,15 @@ _register_validate()
 
 
 _register_sweep()
+
+
+def _register_new() -> None:
+    from societas.cli.new import app as new_app
+
+    app.add_typer(new_app, name="new")
+
+
+_register_new()
 
 
 def main() -> None:

@@ -71,3 +71,10 @@ class StoreRun:
     def series(self, name: str) -> dict[int, float]:
         """A per-tick metric: value by tick ({} if never recorded)."""
         return dict(self._series.get(name, {}))
+
+    def last(self, name: str) -> float:
+        """A per-tick metric's value at the last tick that recorded it."""
+        series = self._series.get(name)
+        if not series:
+            raise KeyError(f"no tick recorded the metric {name!r}")
+        return series[max(series)]

@@ -37,7 +37,7 @@ from societas.llm.local import THREADS_ENV
 from societas.scenarios import get_scenario, load_spec
 from societas.scenarios.loader import parse_override
 from societas.store import DB_NAME, RunStore
-from societas.typing import ConfigError, SocietasError
+from societas.typing import ConfigError, Persona, SocietasError
 
 __all__ = [
     "INDEX_NAME",
@@ -149,7 +149,7 @@ def _execute(base_file: str, sets: tuple[str, ...], seed: int, directory: str) -
             for suffix in ("", "-wal", "-shm"):
                 (out / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
         spec = load_spec(base_file, list(sets), seed=seed)
-        run_sync(prepare_run(spec.scenario, spec.config, spec.options, out))
+        run_sync(prepare_run(spec.scenario, spec.config, spec.options, out, personas=spec.personas))
         return "started"
     with RunStore.open(out, readonly=True) as store:
         name = str(store.run_info()["scenario"])
@@ -251,15 +251,16 @@ def _check_existing(job: Job, base_file: Path) -> None:
     if _status(job.directory) is None:
         return
     spec = load_spec(str(base_file), list(job.sets), seed=job.seed)
-    planned = json.loads(json.dumps(stored_config(spec.config, spec.options)))
+    planned = json.loads(json.dumps(stored_config(spec.config, spec.options, spec.personas)))
     with RunStore.open(job.directory, readonly=True) as store:
         stored = store.run_info()["config"]
     try:  # through the models, so settings added since (with their defaults) compare equal
         config = spec.scenario.config_model.model_validate(stored["scenario"])
         options = RunOptions.model_validate(stored["run"])
+        personas = [Persona.model_validate(p) for p in stored.get("personas", [])]
     except (ValidationError, KeyError, TypeError):
         return  # not comparable: resuming it reports the problem
-    if json.loads(json.dumps(stored_config(config, options))) != planned:
+    if json.loads(json.dumps(stored_config(config, options, personas))) != planned:
         raise ConfigError(
             "--out",
             "out",
@@ -450,8 +451,9 @@ def run_sweep(
     else:
         _run_local(jobs, base_file, parallel, record)
     runs = collect(directory, jobs)
+    series = collect_series(jobs)
     summary = add_reference(summarise(runs), spec.reference)
-    write_outputs(directory, runs, summary)
+    write_outputs(directory, runs, summary, series)
     counts = {
         w: sum(1 for v in outcomes.values() if v == w) for w in ("skipped", "resumed", "started")
     }
@@ -474,6 +476,41 @@ def collect(directory: Path, jobs: list[Job]) -> pd.DataFrame:
                     {"condition": job.condition, "seed": job.seed, "metric": name, "value": value}
                 )
     return pd.DataFrame(rows, columns=["condition", "seed", "metric", "value"])
+
+
+SERIES_COLUMNS = ["condition", "seed", "metric", "tick", "value"]
+
+
+def collect_series(jobs: list[Job]) -> pd.DataFrame:
+    """The per-tick metrics of every completed run: one row per run, metric and tick."""
+    frames = []
+    for job in jobs:
+        if _status(job.directory) != "completed":
+            continue
+        with RunStore.open(job.directory, readonly=True) as store:
+            frame = store.metrics_df()
+        frame = frame[frame["tick"] >= 0].rename(columns={"name": "metric"})
+        if not frame.empty:
+            frames.append(frame.assign(condition=job.condition, seed=job.seed))
+    if not frames:
+        return pd.DataFrame(columns=SERIES_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[SERIES_COLUMNS]
+
+
+def summarise_series(series: pd.DataFrame) -> pd.DataFrame:
+    """Mean and 95 % t CI over seeds per condition, metric and tick."""
+    rows = []
+    for (condition, metric, tick), group in series.groupby(
+        ["condition", "metric", "tick"], sort=True
+    ):
+        values = group["value"].astype(float)
+        n = len(values)
+        mean = float(values.mean())
+        std = float(values.std(ddof=1)) if n > 1 else math.nan
+        half = t_critical_95(n - 1) * std / math.sqrt(n) if n > 1 else math.nan
+        rows.append([condition, metric, tick, n, mean, mean - half, mean + half])
+    cols = ["condition", "metric", "tick", "n", "mean", "ci95_low", "ci95_high"]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
@@ -523,11 +560,43 @@ def add_reference(summary: pd.DataFrame, reference: Reference | None) -> pd.Data
     return table[SUMMARY_COLUMNS]
 
 
-def write_outputs(directory: Path, runs: pd.DataFrame, summary: pd.DataFrame) -> None:
+def write_outputs(
+    directory: Path,
+    runs: pd.DataFrame,
+    summary: pd.DataFrame,
+    series: pd.DataFrame | None = None,
+) -> None:
     runs.to_csv(directory / "runs.csv", index=False)
     summary.to_csv(directory / "summary.csv", index=False)
     summary.to_parquet(directory / "summary.parquet", index=False)
     _plots(directory / "plots", summary)
+    if series is not None and not series.empty:
+        series.to_csv(directory / "series.csv", index=False)
+        _series_plots(directory / "plots", summarise_series(series))
+
+
+def _series_plots(directory: Path, table: pd.DataFrame) -> None:
+    """One plot per per-tick metric: each condition's mean over seeds as a line, with its
+    95 % CI as a band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for metric, group in table.groupby("metric", sort=True):
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        for condition, rows in group.groupby("condition", sort=True):
+            ticks = rows["tick"].to_numpy()
+            line = ax.plot(ticks, rows["mean"].to_numpy(), lw=1.6, label=str(condition))[0]
+            low, high = rows["ci95_low"].to_numpy(), rows["ci95_high"].to_numpy()
+            ax.fill_between(ticks, low, high, color=line.get_color(), alpha=0.2, lw=0)
+        ax.set_xlabel("tick")
+        ax.set_title(f"{metric} per tick (mean, 95 % CI over seeds)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        fig.savefig(directory / f"series_{metric}.png", dpi=100)
+        plt.close(fig)
 
 
 def _plots(directory: Path, summary: pd.DataFrame) -> None:

@@ -1,16 +1,21 @@
 """Scenario files and ``--set`` overrides -> a validated scenario config and run options.
 
-A scenario file is YAML: ``scenario: NAME``, an optional ``run:`` block (``RunOptions``), and
-the scenario's own settings at the top level. ``--set key=value`` sets a top-level setting,
-``--set run.key=value`` a run option; values are parsed as YAML scalars or lists. Every problem
-becomes a ``ConfigError`` naming the file (or the ``--set``), the field and what was expected.
+A scenario file is YAML: ``scenario: NAME``, an optional ``run:`` block (``RunOptions``), an
+optional ``personas:`` block (a list of personas, or the path of a CSV, JSON or YAML file of
+them, relative to the scenario file) that overrides the scenario's agents by id and adds
+agents, and the scenario's own settings at the top level. ``--set key=value`` sets a
+top-level setting, ``--set run.key=value`` a run option; values are parsed as YAML scalars or
+lists. Every problem becomes a ``ConfigError`` naming the file (or the ``--set``), the field
+and what was expected.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from societas.engine import RunOptions
 from societas.scenarios.registry import get_scenario
-from societas.typing import ConfigError
+from societas.typing import ConfigError, Persona
 from societas.typing.scenario import Scenario
 
 __all__ = ["LoadedSpec", "load_spec", "parse_override"]
@@ -37,6 +42,7 @@ class LoadedSpec:
     config: BaseModel
     options: RunOptions
     source: str
+    personas: list[Persona] = field(default_factory=list)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -210,7 +216,83 @@ def load_spec(
     if seed is not None:
         run_block["seed"] = seed
         origin["run.seed"] = "--seed"
+    personas = _personas(data.pop("personas", None), path.parent, origin)
     options = _validate(RunOptions, run_block, "run.", origin)
     config = _validate(scenario.config_model, data, "", origin)
     assert isinstance(options, RunOptions)
-    return LoadedSpec(scenario=scenario, config=config, options=options, source=origin[""])
+    return LoadedSpec(
+        scenario=scenario, config=config, options=options, source=origin[""], personas=personas
+    )
+
+
+def _personas(block: Any, base: Path, origin: Mapping[str, str]) -> list[Persona]:
+    """The ``personas:`` block: a list of personas, or a CSV/JSON/YAML file of them."""
+    if block is None:
+        return []
+    source = _source_of("personas", origin)
+    if isinstance(block, str):
+        file = base / block
+        source = str(file)
+        rows = _persona_rows(file)
+    elif isinstance(block, list):
+        rows = block
+    else:
+        raise ConfigError(source, "personas", "a list of personas or a file name", block)
+    out: list[Persona] = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise ConfigError(source, f"personas[{i}]", "a mapping of persona fields", row)
+        try:
+            out.append(Persona.model_validate(dict(row)))
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            raise ConfigError(
+                source, f"personas[{i}].{loc}", _expected(err), err.get("input")
+            ) from exc
+    ids = [p.id for p in out]
+    dup = next((i for i in ids if ids.count(i) > 1), None)
+    if dup is not None:
+        raise ConfigError(source, "personas.id", "each id once", dup)
+    return out
+
+
+_LIST_COLUMNS = ("traits", "goals")
+_PERSONA_COLUMNS = ("id", "name", "age", "backstory", *_LIST_COLUMNS)
+
+
+def _persona_rows(file: Path) -> list[Any]:
+    """Rows of a persona file. CSV: columns id, name, age, traits and goals (separated by
+    ';'), backstory; any other column becomes an attribute."""
+    src = str(file)
+    if not file.is_file():
+        raise ConfigError(src, "personas", "an existing CSV, JSON or YAML file of personas")
+    if file.stat().st_size > MAX_FILE_BYTES:
+        raise ConfigError(src, "personas", f"a file under {MAX_FILE_BYTES} bytes")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(src, "personas", "a readable UTF-8 text file", str(exc)) from exc
+    suffix = file.suffix.lower()
+    if suffix == ".csv":
+        rows: list[Any] = []
+        for record in csv.DictReader(text.splitlines()):
+            row: dict[str, Any] = {"attributes": {}}
+            for key, value in record.items():
+                if key is None or value is None or value == "":
+                    continue
+                if key in _LIST_COLUMNS:
+                    row[key] = [v.strip() for v in value.split(";") if v.strip()]
+                elif key in _PERSONA_COLUMNS:
+                    row[key] = value
+                else:
+                    row["attributes"][key] = value
+            rows.append(row)
+        return rows
+    try:
+        data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(src, "personas", "valid JSON or YAML", type(exc).__name__) from exc
+    if not isinstance(data, list):
+        raise ConfigError(src, "personas", "a list of personas", type(data).__name__)
+    return data

@@ -235,6 +235,10 @@ class RunData(Protocol):
         """A per-tick metric: value by tick."""
         ...
 
+    def last(self, name: str) -> float:
+        """A per-tick metric's value at the last tick that recorded it."""
+        ...
+
 
 @runtime_checkable
 class Scenario(Protocol):
