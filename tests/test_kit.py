@@ -13,6 +13,7 @@ import pytest
 
 from guide import guide_code
 from societas.analysis.compare import first_difference
+from societas.analysis.interview import prepare_interview
 from societas.engine import RunInterrupted, RunOptions, prepare_resume, prepare_run, run_sync
 from societas.engine.figures import RUN_FIGURES
 from societas.engine.legacy import adapt
@@ -134,7 +135,10 @@ def test_personas_override_by_id_and_add_agents(tmp_path: Path) -> None:
         info = store.run_info()
     assert actors == {"player_1", "player_2", "player_3", "player_4", "player_9"}
     assert info["config"]["personas"][0]["name"] == "Ada"
-    # a resume rebuilds the same agents from the stored personas
+    # interviews rebuild the agents from the stored personas too
+    setup = prepare_interview(out, "player_1", "Who are you?", scenario=Scripted())
+    assert "You are Ada" in setup.request.messages[0].content
+    # a run from the same personas has the same events
     assert first_difference(stream(out), stream(run(tmp_path / "again", personas=personas))) is None
 
 

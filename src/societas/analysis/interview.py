@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from societas.engine.legacy import adapt
 from societas.engine.options import RunOptions
 from societas.llm import BackendOptions, Gateway, build_stack, create_backend
 from societas.llm.registry import parse_spec
@@ -63,7 +64,7 @@ def prepare_interview(
     question: str,
     *,
     tick: int | None = None,
-    scenario: Scenario | None = None,
+    scenario: Scenario | Any = None,
 ) -> InterviewSetup:
     """The agent's mind as of ``tick`` (default: the last completed) and the request to send.
 
@@ -81,10 +82,12 @@ def prepare_interview(
         )
         raise ConfigError("--tick", "tick", expected, at if tick is not None else None)
     _, _, state = snap
-    found = scenario if scenario is not None else get_scenario(str(info["scenario"]))
+    found = adapt(scenario) if scenario is not None else get_scenario(str(info["scenario"]))
     config = found.config_model.model_validate(info["config"]["scenario"])
     options = RunOptions.model_validate(info["config"]["run"])
-    world, personas = found.build(config, np.random.default_rng(options.seed))
+    stored = [Persona.model_validate(p) for p in info["config"].get("personas", [])]
+    world, personas = found.build(config, np.random.default_rng(options.seed), stored)
+    world.restore(state["world"])  # the rules as of the tick (they may name the population)
     persona = _persona(agent_id, personas, state)
     minds = state.get("minds", {})
     if agent_id not in minds:

@@ -42,8 +42,7 @@ from societas.typing.events import (
 from societas.typing.llm import ChatMessage, LanguageModel, LLMRequest, LLMResponse, Sampling
 from societas.typing.observation import Observation
 from societas.typing.persona import Persona
-from societas.typing.population import ExecutorAware, GroupQuery, PopulationWorld
-from societas.typing.scenario import PhaseSpec, Scenario, World
+from societas.typing.scenario import GroupQuery, Phase, PhaseSpec, Scenario, World
 
 __all__ = [
     "EVENT_SCHEMA_VERSION",
@@ -57,7 +56,6 @@ __all__ = [
     "Event",
     "EventAdapter",
     "EventBase",
-    "ExecutorAware",
     "GroupDecisionEvent",
     "GroupQuery",
     "InitiativeEvent",
@@ -72,10 +70,10 @@ __all__ = [
     "Observation",
     "OutcomeEvent",
     "Persona",
+    "Phase",
     "PhaseSpec",
     "PlanEvent",
     "PopulationStepEvent",
-    "PopulationWorld",
     "PredictionEvent",
     "ReflectionEvent",
     "ReplayMissError",

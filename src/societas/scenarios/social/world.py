@@ -63,8 +63,7 @@ from societas.scenarios.social.posts import PostTable
 from societas.scenarios.social.recommender import build_pool, get_recommender, rank
 from societas.typing import Action, ConfigError, Observation, OutcomeEvent, PopulationStepEvent
 from societas.typing import WorldState as WorldStateEvent
-from societas.typing.population import GroupQuery
-from societas.typing.scenario import Percept, PhaseSpec, Recorder
+from societas.typing.scenario import GroupQuery, Percept, PhaseSpec, Recorder
 
 __all__ = ["SocialWorld", "user_id"]
 
