@@ -88,7 +88,7 @@ def engine_pass(agents: int, steps: int, rounds: int) -> tuple[float, float]:
 
 
 def step_pass(agents: int, steps: int) -> float:
-    world = WealthWorld(WealthConfig(agents=agents, steps=steps), seed=1)
+    world = WealthWorld.with_seed(WealthConfig(agents=agents, steps=steps), seed=1)
     world.use_executor(LocalExecutor(1))
     t0 = time.perf_counter()
     for t in range(steps):
@@ -99,7 +99,7 @@ def step_pass(agents: int, steps: int) -> float:
 def gini_check(agents: int = 2000, steps: int = 1000) -> None:
     """Mean Gini over the second half of a long run: societas per rounds, and Mesa."""
     for rounds in (1, 4, 16):
-        world = WealthWorld(WealthConfig(agents=agents, activation_rounds=rounds), seed=3)
+        world = WealthWorld.with_seed(WealthConfig(agents=agents, activation_rounds=rounds), seed=3)
         world.use_executor(LocalExecutor(1))
         ginis = [gini_from_counts(world.step(t)[0]) for t in range(steps)]
         print(f"societas wealth, {rounds:>2} round(s): mean Gini of steps "

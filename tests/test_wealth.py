@@ -16,7 +16,7 @@ from societas.store import RunStore
 
 
 def _world(agents: int, rounds: int = 1, seed: int = 9, shards: int = 1) -> WealthWorld:
-    world = WealthWorld(WealthConfig(agents=agents, activation_rounds=rounds), seed)
+    world = WealthWorld.with_seed(WealthConfig(agents=agents, activation_rounds=rounds), seed)
     world.use_executor(LocalExecutor(shards))
     return world
 

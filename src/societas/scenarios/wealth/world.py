@@ -32,12 +32,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from societas.kit import Action, Phase, PhaseContext, State, World, WorldState
 from societas.population import Executor, LocalExecutor, PopulationState, ShardState, rng
 from societas.scenarios.wealth.config import WealthConfig
-from societas.typing import Action, Observation, WorldState
-from societas.typing.scenario import Percept, PhaseSpec, Recorder
 
-__all__ = ["EXCHANGE", "Idle", "WealthWorld", "gini", "gini_from_counts"]
+__all__ = ["Idle", "WealthState", "WealthWorld", "gini", "gini_from_counts"]
 
 STREAM_SLOT = 1
 STREAM_TARGET = 1000  # + round
@@ -47,9 +46,6 @@ class Idle(Action):
     """The exchange phase has no model decisions; the type exists for the phase contract."""
 
     action_type = "idle"
-
-
-EXCHANGE = PhaseSpec(name="exchange", action_model=Idle, instruction="")
 
 
 def gini(wealth: NDArray[Any]) -> float:
@@ -121,26 +117,49 @@ def _sum_histograms(parts: Sequence[NDArray[np.int64]]) -> NDArray[np.int64]:
     return total
 
 
-class WealthWorld:
+class WealthState(State):
+    """The run's draw key (from the run's RNG) and the steps done; the wealth itself lives in
+    the executor's arrays and is snapshotted beside this state."""
+
+    seed: int = 0
+    ticks_done: int = 0
+
+
+class WealthWorld(World[WealthConfig, WealthState]):
     """Population-only world: no focal agents, no model calls, one ``exchange`` phase."""
 
-    rules_text = ""
+    uses_executor = True
     keep_snapshots = 2  # a snapshot holds every agent's wealth: keep only the latest two
 
-    def __init__(self, config: WealthConfig, seed: int) -> None:
-        self.config = config
-        self.seed = seed
-        self.ticks_done = 0
+    def setup(self, rng_: np.random.Generator) -> None:
+        # The counter-based draws are keyed by one number taken from the run's RNG, so the run
+        # seed decides them (and the run's RNG stays the one source of chance).
+        self.state.seed = int(rng_.integers(0, 2**62))
         self._executor: Executor | None = None
-        self._initial = PopulationState(
-            {"wealth": np.full(config.agents, config.initial_wealth, dtype=np.int64)}
+        self._exchange = Phase(
+            name="exchange",
+            action_model=Idle,
+            observe=_nobody,
+            resolve=self.exchange,
+            fallback=Idle(),
         )
+
+    @classmethod
+    def with_seed(cls, config: WealthConfig, seed: int) -> WealthWorld:
+        """A world whose draws are keyed by ``seed`` (for stepping it by hand)."""
+        world = cls(config, [], np.random.default_rng(0))
+        world.state.seed = seed
+        return world
 
     # -- executor ------------------------------------------------------------------------
 
     def use_executor(self, executor: Executor) -> None:
         """Move the population into ``executor`` (the runner calls this before running)."""
-        arrays = self._gather() if self._executor is not None else dict(self._initial.arrays)
+        if self._executor is not None:
+            arrays = self._gather()
+        else:
+            n, w = self.config.agents, self.config.initial_wealth
+            arrays = {"wealth": np.full(n, w, dtype=np.int64)}
         if self._executor is not None and self._executor is not executor:
             self._executor.close()
         self._executor = executor
@@ -161,38 +180,19 @@ class WealthWorld:
         """Every agent's wealth (gathered from the shards)."""
         return self.executor.gather()["wealth"]
 
-    # -- World protocol ------------------------------------------------------------------
-
-    def agent_ids(self) -> Sequence[str]:
-        return []  # no focal agents: the population lives in arrays
+    # -- rules ---------------------------------------------------------------------------
 
     def num_ticks(self) -> int:
         return self.config.steps
 
-    def sim_time(self, tick: int) -> float:
-        return float(tick)
+    def phases(self, tick: int) -> Sequence[Phase]:
+        return [self._exchange]
 
-    def phases(self, tick: int) -> Sequence[PhaseSpec]:
-        return [EXCHANGE]
-
-    def observe(self, agent_id: str, tick: int, phase: PhaseSpec) -> Observation | None:
-        return None
-
-    def fallback(self, observation: Observation, phase: PhaseSpec) -> Action:
-        return Idle()
-
-    def resolve(
-        self,
-        tick: int,
-        phase: PhaseSpec,
-        actions: Mapping[str, Action],
-        rng_: np.random.Generator,
-        recorder: Recorder,
-    ) -> Mapping[str, Sequence[Percept]]:
-        counts, givers = self.step(tick)
-        recorder.emit(
+    def exchange(self, actions: Mapping[str, Action], ctx: PhaseContext) -> None:
+        counts, givers = self.step(ctx.tick)
+        ctx.emit(
             WorldState,
-            phase=phase.name,
+            phase="exchange",
             state={
                 "gini": gini_from_counts(counts),
                 "givers": givers,
@@ -201,14 +201,13 @@ class WealthWorld:
                 "histogram": [int(c) for c in counts],
             },
         )
-        return {}
 
     def step(self, tick: int) -> tuple[NDArray[np.int64], int]:
         """One exchange step; returns the wealth histogram after it and the number of gives."""
         ex = self.executor
         n = self.config.agents
         shared: dict[str, Any] = {
-            "seed": self.seed,
+            "seed": self.state.seed,
             "tick": tick,
             "n": n,
             "rounds": self.config.activation_rounds,
@@ -221,23 +220,22 @@ class WealthWorld:
             givers += sum(int(t.shape[0]) for t in targets)
             shared["received"] = np.bincount(np.concatenate(targets), minlength=n)
         counts = _sum_histograms(ex.map(_settle, shared))
-        self.ticks_done = tick + 1
+        self.state.ticks_done = tick + 1
         return counts, givers
 
-    def is_over(self) -> bool:
-        return False
+    # -- snapshots: the kit's state plus the population arrays ---------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        return {
-            "seed": self.seed,
-            "ticks_done": self.ticks_done,
-            # Narrowed to one byte per agent for small holdings; zlib would cost more time
-            # per tick than the bytes it saves are worth (2 snapshots are kept).
-            "population": PopulationState(self.executor.gather()).snapshot(compress=False),
-        }
+        # Narrowed to one byte per agent for small holdings; zlib would cost more time per
+        # tick than the bytes it saves are worth (2 snapshots are kept).
+        population = PopulationState(self.executor.gather()).snapshot(compress=False)
+        return {**super().snapshot(), "population": population}
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        self.seed = int(state["seed"])
-        self.ticks_done = int(state["ticks_done"])
+        super().restore(state)
         population = PopulationState.from_snapshot(state["population"])
         self.executor.scatter(dict(population.arrays))
+
+
+def _nobody(agent_id: str, tick: int) -> None:
+    """The exchange phase asks no agent: the population lives in arrays."""
