@@ -23,7 +23,7 @@ from societas.scenarios.town.actions import Talk
 from societas.scenarios.town.config import PartyConfig
 from societas.scenarios.town.metrics import diffusion_table, town_metrics
 from societas.scenarios.town.scripted import knows_of_party, town_policy
-from societas.scenarios.town.world import ACT, Town, talk_phase
+from societas.scenarios.town.world import ACT, Town
 from societas.store import RunStore
 from societas.typing import (
     ChatMessage,
@@ -40,12 +40,29 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 class ListRecorder:
+    """A phase context that keeps what the world emits (the tick is set per call)."""
+
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
+        self.tick = 0
+        self.rng = np.random.default_rng(0)
 
     def emit(self, event_type: type, /, **fields: Any) -> int:
         self.events.append((event_type.__name__, fields))
         return len(self.events) - 1
+
+    def metric(self, name: str, value: float) -> None:
+        self.events.append(("metric", {"name": name, "value": value}))
+
+    def at(self, tick: int) -> ListRecorder:
+        self.tick = tick
+        return self
+
+
+def make_town(config: TownConfig) -> Town:
+    world, _ = TownScenario().build(config, np.random.default_rng(0))
+    assert isinstance(world, Town)
+    return world
 
 
 @pytest.fixture
@@ -147,7 +164,7 @@ def test_clock_ticks_follow_minutes_per_tick_and_days() -> None:
     assert two.day_of(16) == 2
     assert two.minute_of(16) == 7 * 60
     assert two.sim_seconds(16) == (24 * 60 + 7 * 60) * 60
-    world = Town(two)
+    world = make_town(two)
     assert world.sim_time(1) - world.sim_time(0) == 3600.0
 
 
@@ -178,7 +195,7 @@ def test_bad_setting_through_the_loader_names_the_field(town_registered: None) -
 
 
 def test_act_model_bounds_place_to_the_map() -> None:
-    world = Town(TownConfig())
+    world = make_town(TownConfig())
     model = world.act_phase.action_model
     schema = model.json_schema()
     assert schema["properties"]["place"]["enum"] == [p.name for p in TownConfig().places]
@@ -204,11 +221,11 @@ def _act(world: Town, rec: ListRecorder, tick: int, places: dict[str, str]) -> A
         aid: model.model_validate({"place": places.get(aid, world.homes[aid]), "activity": "x"})
         for aid in world.ids
     }
-    return world.resolve(tick, world.act_phase, actions, np.random.default_rng(0), rec)
+    return world.act_phase.resolve_actions(actions, rec.at(tick))
 
 
 def test_homes_are_private_and_isolated_residents_stay_home() -> None:
-    world = Town(TownConfig(isolated=["sam"]))
+    world = make_town(TownConfig(isolated=["sam"]))
     rec = ListRecorder()
     _act(world, rec, 0, {"klaus": "Moore house", "sam": "Hobbs Cafe", "maria": "Hobbs Cafe"})
     assert world.where["klaus"] == "Oak Hill dorm"  # someone else's home: stays at his
@@ -219,17 +236,17 @@ def test_homes_are_private_and_isolated_residents_stay_home() -> None:
 
 
 def test_talk_reaches_only_the_people_present_and_becomes_their_memory() -> None:
-    world = Town(TownConfig())
+    world = make_town(TownConfig())
     rec = ListRecorder()
     _act(world, rec, 2, {"isabella": "Hobbs Cafe", "klaus": "Hobbs Cafe", "maria": "Hobbs Cafe"})
-    phase = talk_phase(1)
-    observing = [a for a in world.ids if world.observe(a, 2, phase) is not None]
+    phase = world.talk_phase(1)
+    observing = [a for a in world.ids if phase.observation(a, 2) is not None]
     # The three at the cafe and the two Lins at home with each other (Eddy is at his home).
     assert set(observing) == {"isabella", "klaus", "maria", "john", "mei", "eddy"}
-    assert world.observe("sam", 2, phase) is None  # alone at home
+    assert phase.observation("sam", 2) is None  # alone at home
     actions = {a: Talk(message="") for a in observing}
     actions["isabella"] = Talk(message="Come to my party tonight!")
-    percepts = world.resolve(2, phase, actions, np.random.default_rng(0), rec)
+    percepts = phase.resolve_actions(actions, rec.at(2))
     messages = [f for name, f in rec.events if name == "MessageEvent"]
     assert messages == [
         {
@@ -242,16 +259,16 @@ def test_talk_reaches_only_the_people_present_and_becomes_their_memory() -> None
     assert set(percepts) == {"isabella", "klaus", "maria"}
     assert "Isabella Rodriguez said" in percepts["klaus"][0].text
     # A second round sees the first round's words at that place only.
-    obs = world.observe("maria", 2, talk_phase(2))
+    obs = world.talk_phase(2).observation("maria", 2)
     assert obs is not None
     assert "Come to my party tonight!" in obs.text
-    lin = world.observe("john", 2, talk_phase(2))
+    lin = world.talk_phase(2).observation("john", 2)
     assert lin is not None
     assert "party" not in lin.text
 
 
 def test_act_observation_shows_who_is_present_but_not_what_they_do() -> None:
-    world = Town(TownConfig())
+    world = make_town(TownConfig())
     rec = ListRecorder()
     model = world.act_phase.action_model
     actions = {
@@ -260,22 +277,22 @@ def test_act_observation_shows_who_is_present_but_not_what_they_do() -> None:
     }
     for aid in world.ids:
         actions.setdefault(aid, model.model_validate({"place": world.homes[aid]}))
-    percepts = world.resolve(3, world.act_phase, actions, np.random.default_rng(0), rec)
+    percepts = world.act_phase.resolve_actions(actions, rec.at(3))
     klaus = " ".join(p.text for p in percepts["klaus"])
     assert "Isabella Rodriguez" in klaus
     assert "party" in klaus  # his own activity
-    assert "party" not in world.observe("klaus", 4, world.act_phase).text  # type: ignore[union-attr]
+    assert "party" not in world.act_phase.observation("klaus", 4).text  # type: ignore[union-attr]
 
 
 def test_snapshot_restore_round_trip() -> None:
-    world = Town(TownConfig())
+    world = make_town(TownConfig())
     rec = ListRecorder()
     _act(world, rec, 0, {"isabella": "Hobbs Cafe", "klaus": "Hobbs Cafe"})
     actions = {a: Talk(message="hello") for a in ("isabella", "klaus")}
-    world.resolve(0, talk_phase(1), actions, np.random.default_rng(0), rec)
+    world.talk_phase(1).resolve_actions(actions, rec.at(0))
     world.apply_settings({"talk_rounds": 3})
     state = json.loads(json.dumps(world.snapshot()))
-    other = Town(TownConfig())
+    other = make_town(TownConfig())
     other.restore(state)
     assert other.where == world.where
     assert other.said == world.said
@@ -283,7 +300,7 @@ def test_snapshot_restore_round_trip() -> None:
 
 
 def test_interventions_may_change_only_some_settings() -> None:
-    world = Town(TownConfig())
+    world = make_town(TownConfig())
     world.apply_settings({"talk": False})
     assert [p.name for p in world.phases(0)] == [ACT]
     with pytest.raises(ConfigError, match="days"):

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
-from pydantic import BaseModel
 
+from societas.kit import Persona, RunData, Scenario
 from societas.mind.generative import MindConfig
 from societas.scenarios.town.config import AgentSpec, PartyConfig, TownConfig
 from societas.scenarios.town.metrics import town_metrics
 from societas.scenarios.town.scripted import town_policy
 from societas.scenarios.town.world import Town
-from societas.typing import Event, Persona
+from societas.typing import Event
 from societas.typing.scenario import ScriptedPolicy
 
 __all__ = ["TownConfig", "TownScenario", "persona_of"]
-
-
-def _config(config: BaseModel) -> TownConfig:
-    if not isinstance(config, TownConfig):
-        raise TypeError(f"town expects a TownConfig, got {type(config).__name__}")
-    return config
 
 
 def persona_of(spec: AgentSpec, party: PartyConfig, acquaintances: Sequence[str]) -> Persona:
@@ -48,32 +41,31 @@ def persona_of(spec: AgentSpec, party: PartyConfig, acquaintances: Sequence[str]
     )
 
 
-class TownScenario:
-    name: ClassVar[str] = "town"
-    config_model: ClassVar[type[BaseModel]] = TownConfig
+class TownScenario(Scenario[TownConfig]):
+    name = "town"
+    world = Town
 
-    def build(self, config: BaseModel, rng: np.random.Generator) -> tuple[Town, list[Persona]]:
-        c = _config(config)
-        names = {a.id: a.name for a in c.agents}
+    def personas(self, config: TownConfig, rng: np.random.Generator) -> list[Persona]:
+        names = {a.id: a.name for a in config.agents}
         personas = []
-        for spec in c.agents:
+        for spec in config.agents:
             known = [
                 f"{names[r.b if r.a == spec.id else r.a]} ({r.relation})"
-                for r in c.relationships
+                for r in config.relationships
                 if spec.id in (r.a, r.b)
             ]
-            personas.append(persona_of(spec, c.party, known))
-        return Town(c), personas
+            personas.append(persona_of(spec, config.party, known))
+        return personas
 
-    def scripted_policy(self, config: BaseModel) -> ScriptedPolicy:
-        return town_policy(_config(config))
+    def scripted_policy(self, config: TownConfig) -> ScriptedPolicy:
+        return town_policy(config)
 
-    def metrics(self, config: BaseModel, events: Sequence[Event]) -> dict[str, float]:
-        return town_metrics(_config(config), events)
+    def metrics(self, config: TownConfig, run: RunData) -> dict[str, float]:
+        return town_metrics(config, run.events)
 
-    def mind_config(self, config: BaseModel) -> MindConfig | None:
+    def mind_config(self, config: TownConfig) -> MindConfig | None:
         """The residents' cognition (``config.mind``); None: the basic mind."""
-        return _config(config).mind
+        return config.mind
 
     def report_plots(self, events: Sequence[Event], out: Path) -> list[tuple[str, str]]:
         """Town-specific figures for the run report (matplotlib is imported only here)."""

@@ -19,62 +19,86 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
+from pydantic import Field
 
-from societas.scenarios.town.actions import Act, Talk, act_model
-from societas.scenarios.town.config import TownConfig, clock_text
-from societas.typing import (
-    Action,
+from societas.kit import (
     ConfigError,
     MessageEvent,
     Observation,
     OutcomeEvent,
+    Percept,
+    Persona,
+    Phase,
+    PhaseContext,
+    State,
+    World,
+    WorldState,
 )
-from societas.typing import WorldState as WorldStateEvent
-from societas.typing.scenario import Percept, PhaseSpec, Recorder
+from societas.scenarios.town.actions import Act, Talk, act_model
+from societas.scenarios.town.config import TownConfig, clock_text
 
-__all__ = ["ACT", "Town", "talk_phase"]
-
-A = TypeVar("A", bound=Action)
+__all__ = ["ACT", "Town", "TownState"]
 
 ACT = "act"
 ACT_INSTRUCTION = (
     "Decide where you will be until the next turn and what you will do there (a few words)."
 )
+TALK_INSTRUCTION = (
+    "Say something short to the people here, or leave the message empty to stay silent."
+)
 # Settings an intervention may change during a run.
 MUTABLE_SETTINGS = frozenset({"talk", "talk_rounds", "isolated"})
 
 
-def talk_phase(round_no: int) -> PhaseSpec:
-    return PhaseSpec(
-        name=f"talk_{round_no}",
-        action_model=Talk,
-        instruction=(
-            "Say something short to the people here, or leave the message empty to stay silent."
-        ),
-    )
+class TownState(State):
+    """Where everyone is, and this tick's words by place: [(speaker, text)] in round order."""
+
+    where: dict[str, str] = Field(default_factory=dict)
+    said: dict[str, list[tuple[str, str]]] = Field(default_factory=dict)
 
 
-class Town:
-    def __init__(self, config: TownConfig) -> None:
-        self.config = config
-        self.ids = [a.id for a in config.agents]
-        self.names = {a.id: a.name for a in config.agents}
-        self.homes = {a.id: a.home for a in config.agents}
-        self.kinds = {p.name: p.kind for p in config.places}
-        # Everyone wakes up at home.
-        self.where: dict[str, str] = dict(self.homes)
-        # This tick's words, by place: [(speaker, text)] in round order.
-        self.said: dict[str, list[tuple[str, str]]] = {}
-        self.act_phase = PhaseSpec(
+class Town(World[TownConfig, TownState]):
+    fixed_settings = frozenset(TownConfig.model_fields) - MUTABLE_SETTINGS
+
+    def setup(self, rng: np.random.Generator) -> None:
+        unknown = [a for a in self.members if a not in {s.id for s in self.config.agents}]
+        if unknown:
+            raise ConfigError(
+                "personas",
+                "id",
+                "a resident of the town (an id of the config's agents)",
+                unknown[0],
+            )
+        self.state.where = {a: self.config.agent(a).home for a in self.members}  # wake at home
+        self.reconfigured()
+
+    def reconfigured(self) -> None:
+        c = self.config
+        self.homes = {a.id: a.home for a in c.agents}
+        self.kinds = {p.name: p.kind for p in c.places}
+        self.act_phase = Phase(
             name=ACT,
-            action_model=act_model([p.name for p in config.places]),
+            action_model=act_model([p.name for p in c.places]),
             instruction=ACT_INSTRUCTION,
+            observe=self._observe_act,
+            resolve=self._act,
+            fallback=self._routine,
         )
         self.rules_text = self._rules()
+
+    def talk_phase(self, round_no: int) -> Phase:
+        name = f"talk_{round_no}"
+        return Phase(
+            name=name,
+            action_model=Talk,
+            instruction=TALK_INSTRUCTION,
+            observe=lambda agent_id, tick: self._observe_talk(agent_id, tick, name),
+            resolve=lambda actions, ctx: self._talk(actions, ctx, name),
+            fallback=Talk(message=""),
+        )
 
     # -- static text (first in every prompt, identical for all residents) -----------------
 
@@ -92,10 +116,7 @@ class Town:
             "other."
         )
 
-    # -- World protocol ------------------------------------------------------------------
-
-    def agent_ids(self) -> Sequence[str]:
-        return self.ids
+    # -- the tick ------------------------------------------------------------------------
 
     def num_ticks(self) -> int:
         return self.config.num_ticks()
@@ -103,14 +124,23 @@ class Town:
     def sim_time(self, tick: int) -> float:
         return self.config.sim_seconds(tick)
 
-    def is_over(self) -> bool:
-        return False
-
-    def phases(self, tick: int) -> Sequence[PhaseSpec]:
+    def phases(self, tick: int) -> Sequence[Phase]:
         phases = [self.act_phase]
         if self.config.talk:
-            phases += [talk_phase(r + 1) for r in range(self.config.talk_rounds)]
+            phases += [self.talk_phase(r + 1) for r in range(self.config.talk_rounds)]
         return phases
+
+    @property
+    def where(self) -> dict[str, str]:
+        return self.state.where
+
+    @property
+    def said(self) -> dict[str, list[tuple[str, str]]]:
+        return self.state.said
+
+    @property
+    def ids(self) -> list[str]:
+        return self.members
 
     def _clock(self, tick: int) -> tuple[int, str]:
         return self.config.day_of(tick), clock_text(self.config.minute_of(tick))
@@ -119,80 +149,69 @@ class Town:
         place = self.where[agent_id]
         return [a for a in self.ids if a != agent_id and self.where[a] == place]
 
-    def observe(self, agent_id: str, tick: int, phase: PhaseSpec) -> Observation | None:
-        c = self.config
+    def _fields(self, agent_id: str, tick: int) -> dict[str, Any]:
         day, clock = self._clock(tick)
-        spec = c.agent(agent_id)
-        place = self.where[agent_id]
-        fields: dict[str, Any] = {
+        return {
             "day": day,
             "clock": clock,
-            "minute": c.minute_of(tick),
-            "place": place,
-            "name": self.names[agent_id],
+            "minute": self.config.minute_of(tick),
+            "place": self.where[agent_id],
+            "name": self.name_of(agent_id),
         }
-        if phase.name == ACT:
-            step = spec.step_at(c.minute_of(tick))
-            until = clock_text(min(c.minute_of(tick) + c.minutes_per_tick, 24 * 60))
-            fields.update(
-                home=spec.home,
-                routine_place=step.place,
-                routine_activity=step.activity,
-                isolated=agent_id in c.isolated,
-            )
-            text = (
-                f"It is {clock} on day {day}. You are at {place}. Where will you be from "
-                f"{clock} to {until}, and what will you do there?"
-            )
-            return Observation(
-                agent_id=agent_id, tick=tick, phase=phase.name, text=text, fields=fields
-            )
+
+    def _observe_act(self, agent_id: str, tick: int) -> Observation:
+        c = self.config
+        fields = self._fields(agent_id, tick)
+        step = c.agent(agent_id).step_at(c.minute_of(tick))
+        until = clock_text(min(c.minute_of(tick) + c.minutes_per_tick, 24 * 60))
+        fields.update(
+            home=self.homes[agent_id],
+            routine_place=step.place,
+            routine_activity=step.activity,
+            isolated=agent_id in c.isolated,
+        )
+        text = (
+            f"It is {fields['clock']} on day {fields['day']}. You are at {fields['place']}. "
+            f"Where will you be from {fields['clock']} to {until}, and what will you do there?"
+        )
+        return Observation(agent_id=agent_id, tick=tick, phase=ACT, text=text, fields=fields)
+
+    def _observe_talk(self, agent_id: str, tick: int, phase: str) -> Observation | None:
         others = self._company(agent_id)
         if not others:
             return None
-        names = [self.names[a] for a in others]
-        fields.update(present=names, present_ids=others, round=phase.name)
-        lines = [f"It is {clock} on day {day}. You are at {place} with {', '.join(names)}."]
+        fields = self._fields(agent_id, tick)
+        names = [self.name_of(a) for a in others]
+        place = fields["place"]
+        fields.update(present=names, present_ids=others, round=phase)
+        lines = [
+            f"It is {fields['clock']} on day {fields['day']}. "
+            f"You are at {place} with {', '.join(names)}."
+        ]
         said = self.said.get(place, [])
         if said:
             lines.append("What was said here this turn (quoted, as the speakers said it):")
-            lines += [f'{self.names[a]}: "{m}"' for a, m in said]
+            lines += [f'{self.name_of(a)}: "{m}"' for a, m in said]
         return Observation(
-            agent_id=agent_id, tick=tick, phase=phase.name, text="\n".join(lines), fields=fields
+            agent_id=agent_id, tick=tick, phase=phase, text="\n".join(lines), fields=fields
         )
 
-    def fallback(self, observation: Observation, phase: PhaseSpec) -> Action:
-        """A failed decision: an agent follows its usual routine, or stays silent."""
-        if phase.name == ACT:
-            step = self.config.agent(observation.agent_id).step_at(
-                int(observation.fields["minute"])
-            )
-            return self.act_phase.action_model.model_validate(
-                {"place": step.place, "activity": step.activity}
-            )
-        return Talk(message="")
+    def _routine(self, observation: Observation) -> Act:
+        """A failed act decision: the resident follows its usual routine."""
+        spec = self.config.agent(observation.agent_id)
+        step = spec.step_at(int(observation.fields["minute"]))
+        return self.act_phase.action_model.model_validate(
+            {"place": step.place, "activity": step.activity}
+        )  # type: ignore[return-value]
 
-    def resolve(
-        self,
-        tick: int,
-        phase: PhaseSpec,
-        actions: Mapping[str, Action],
-        rng: np.random.Generator,
-        recorder: Recorder,
-    ) -> Mapping[str, Sequence[Percept]]:
-        if phase.name == ACT:
-            return self._act(tick, actions, recorder)
-        return self._talk(tick, phase, actions, recorder)
-
-    def _act(
-        self, tick: int, actions: Mapping[str, Action], recorder: Recorder
-    ) -> Mapping[str, Sequence[Percept]]:
+    def _act(self, actions: Mapping[str, Act], ctx: PhaseContext) -> dict[str, list[Percept]]:
         c = self.config
+        tick = ctx.tick
         day, clock = self._clock(tick)
         activities: dict[str, str] = {}
         redirected: dict[str, str] = {}
         for aid in self.ids:
-            act = _as(actions[aid], Act) if aid in actions else None
+            act = actions.get(aid)
             chosen = act.place if act is not None else self.where[aid]
             place = chosen
             if aid in c.isolated or (self.kinds[chosen] == "home" and chosen != self.homes[aid]):
@@ -201,11 +220,11 @@ class Town:
                 redirected[aid] = chosen
             self.where[aid] = place
             activities[aid] = act.activity.strip() if act is not None else ""
-        self.said = {}
+        self.state.said = {}
         groups: dict[str, list[str]] = defaultdict(list)
         for aid in self.ids:
             groups[self.where[aid]].append(aid)
-        recorder.emit(
+        ctx.emit(
             OutcomeEvent,
             phase=ACT,
             data={
@@ -217,8 +236,8 @@ class Town:
                 "redirected": redirected,
             },
         )
-        recorder.emit(
-            WorldStateEvent,
+        ctx.emit(
+            WorldState,
             phase=ACT,
             state={
                 "day": day,
@@ -232,7 +251,7 @@ class Town:
             place = self.where[aid]
             doing = f", {activities[aid]}" if activities[aid] else ""
             text = f"Day {day} {clock}: I was at {place}{doing}."
-            others = [self.names[a] for a in groups[place] if a != aid]
+            others = [self.name_of(a) for a in groups[place] if a != aid]
             if others:
                 text += " Also there: " + ", ".join(others) + "."
             items = [Percept(text=text, kind="observation", importance=2.0)]
@@ -245,12 +264,11 @@ class Town:
                     )
                 )
             percepts[aid] = items
-        if tick == 0:
-            party = c.party
-            percepts[party.host].insert(
+        if tick == 0 and c.party.host in percepts:
+            percepts[c.party.host].insert(
                 0,
                 Percept(
-                    text=f"I am planning to throw {party.sentence()}. I want to invite "
+                    text=f"I am planning to throw {c.party.sentence()}. I want to invite "
                     "everyone I meet.",
                     kind="plan",
                     importance=9.0,
@@ -259,32 +277,26 @@ class Town:
         return percepts
 
     def _talk(
-        self,
-        tick: int,
-        phase: PhaseSpec,
-        actions: Mapping[str, Action],
-        recorder: Recorder,
-    ) -> Mapping[str, Sequence[Percept]]:
-        day, clock = self._clock(tick)
+        self, actions: Mapping[str, Talk], ctx: PhaseContext, phase: str
+    ) -> dict[str, list[Percept]]:
+        day, clock = self._clock(ctx.tick)
         percepts: dict[str, list[Percept]] = defaultdict(list)
         for aid in self.ids:
             if aid not in actions:
                 continue
-            message = _as(actions[aid], Talk).message.strip()
+            message = actions[aid].message.strip()
             if not message:
                 continue
             place = self.where[aid]
             audience = self._company(aid)
             if not audience:
                 continue
-            recorder.emit(
-                MessageEvent, actor=aid, phase=phase.name, text=message, audience=audience
-            )
+            ctx.emit(MessageEvent, actor=aid, phase=phase, text=message, audience=audience)
             self.said.setdefault(place, []).append((aid, message))
-            heard = f'Day {day} {clock} at {place}, {self.names[aid]} said: "{message}"'
+            heard = f'Day {day} {clock} at {place}, {self.name_of(aid)} said: "{message}"'
             for listener in audience:
                 percepts[listener].append(Percept(text=heard, kind="conversation", importance=5.0))
-            names = ", ".join(self.names[a] for a in audience)
+            names = ", ".join(self.name_of(a) for a in audience)
             percepts[aid].append(
                 Percept(
                     text=f'Day {day} {clock} at {place}, I said to {names}: "{message}"',
@@ -294,48 +306,14 @@ class Town:
             )
         return dict(percepts)
 
-    # -- interventions -------------------------------------------------------------------
+    # -- membership: the residents are the config's ---------------------------------------
 
-    def apply_settings(self, settings: Mapping[str, Any]) -> None:
-        """Change settings mid-run (an intervention): ``talk``, ``talk_rounds``, ``isolated``."""
-        fixed = set(settings) - MUTABLE_SETTINGS
-        if fixed:
-            raise ConfigError(
-                "run.interventions",
-                f"set.{sorted(fixed)[0]}",
-                "a setting that can change during a run ("
-                + ", ".join(sorted(MUTABLE_SETTINGS))
-                + ")",
-            )
-        try:
-            config = TownConfig.model_validate({**self.config.model_dump(), **settings})
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            field = ".".join(str(p) for p in err["loc"])
-            raise ConfigError(
-                "run.interventions", f"set.{field}", str(err["msg"]), err.get("input")
-            ) from exc
-        self.config = config
+    def add_agents(self, personas: Sequence[Persona]) -> None:
+        raise ConfigError(
+            "run.interventions", "add", "a scenario whose world accepts new agents", "town"
+        )
 
-    # -- snapshots -----------------------------------------------------------------------
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "where": dict(self.where),
-            "said": {p: [list(m) for m in msgs] for p, msgs in self.said.items()},
-            "settings": {k: self.config.model_dump(mode="json")[k] for k in MUTABLE_SETTINGS},
-        }
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        if "settings" in state:
-            self.config = TownConfig.model_validate(
-                {**self.config.model_dump(), **state["settings"]}
-            )
-        self.where = {str(a): str(p) for a, p in state["where"].items()}
-        self.said = {p: [(a, m) for a, m in msgs] for p, msgs in state["said"].items()}
-
-
-def _as(action: Action, kind: type[A]) -> A:
-    if not isinstance(action, kind):
-        raise TypeError(f"expected a {kind.__name__} action, got {type(action).__name__}")
-    return action
+    def remove_agents(self, ids: Sequence[str]) -> None:
+        raise ConfigError(
+            "run.interventions", "remove", "a scenario whose world lets agents leave", "town"
+        )
