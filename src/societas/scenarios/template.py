@@ -184,6 +184,6 @@ from societas.testing.conformance import check_scenario
 
 
 def test_conformance(tmp_path: Path) -> None:
-    report = check_scenario("__NAME__", tmp_path=tmp_path, overrides=["rounds=4"])
+    report = check_scenario("__NAME__", tmp_path=tmp_path, config_overrides=["rounds=4"])
     assert report.ok, report.summary()
 '''
