@@ -381,5 +381,14 @@ def _register_new() -> None:
 _register_new()
 
 
+def _register_dashboard() -> None:
+    from societas.cli.dashboard import dashboard_command
+
+    app.command(name="dashboard")(dashboard_command)
+
+
+_register_dashboard()
+
+
 def main() -> None:
     app()

@@ -1,0 +1,156 @@
+// Hand-made SVG charts for the societas dashboard: lines over ticks, grouped bars, histograms,
+// intervals. Every label is set with textContent, so data never becomes markup.
+(function () {
+"use strict";
+
+const SVGNS = "http://www.w3.org/2000/svg";
+const PALETTE = ["#2f6fb0", "#d1603d", "#3a9a5b", "#8e5ab5", "#c49a1a", "#1b9aa8", "#b0476f",
+  "#5d6d7e", "#7fa33a", "#e07b39"];
+
+function svgEl(tag, attrs) {
+  const el = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+  return el;
+}
+
+function svgText(x, y, text, attrs) {
+  const el = svgEl("text", Object.assign({ x, y }, attrs || {}));
+  el.textContent = String(text);
+  return el;
+}
+
+function niceTicks(lo, hi, count) {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / Math.max(1, count);
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(+v.toFixed(10));
+  return out;
+}
+
+function fmt(v) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(2);
+  if (a >= 1000) return Math.round(v).toLocaleString("en");
+  return String(+v.toPrecision(4));
+}
+
+// Lines over ticks. series: [{name, points: [[tick, value], ...], color?}]
+// opts: {width, height, tick (cursor), onPick(tick), yMin, yMax, refLines: [{y, label}], step}
+function lineChart(series, opts) {
+  const o = Object.assign({ width: 320, height: 140 }, opts || {});
+  const W = o.width, H = o.height, L = 44, R = 8, T = 8, B = 20;
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img" });
+  const xs = [], ys = [];
+  for (const s of series) for (const [x, y] of s.points) { xs.push(x); if (y !== null) ys.push(y); }
+  if (o.refLines) for (const r of o.refLines) ys.push(r.y);
+  if (!xs.length) { svg.appendChild(svgText(W / 2, H / 2, "no data", { "text-anchor": "middle" })); return svg; }
+  let x0 = Math.min(...xs), x1 = Math.max(...xs);
+  if (x0 === x1) { x0 -= 1; x1 += 1; }
+  let y0 = o.yMin !== undefined ? o.yMin : Math.min(...ys), y1 = o.yMax !== undefined ? o.yMax : Math.max(...ys);
+  if (y0 === y1) { y0 -= 1; y1 += 1; }
+  const pad = (y1 - y0) * 0.06; if (o.yMin === undefined) y0 -= pad; if (o.yMax === undefined) y1 += pad;
+  const sx = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
+  const sy = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
+  for (const v of niceTicks(y0, y1, 4)) {
+    svg.appendChild(svgEl("line", { x1: L, x2: W - R, y1: sy(v), y2: sy(v), class: "grid" }));
+    svg.appendChild(svgText(L - 4, sy(v) + 3, fmt(v), { "text-anchor": "end" }));
+  }
+  const xticks = niceTicks(x0, x1, 6).filter((v) => Number.isInteger(v));
+  for (const v of xticks) svg.appendChild(svgText(sx(v), H - 6, v, { "text-anchor": "middle" }));
+  svg.appendChild(svgEl("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "axis" }));
+  if (o.refLines) for (const r of o.refLines) {
+    svg.appendChild(svgEl("line", { x1: L, x2: W - R, y1: sy(r.y), y2: sy(r.y), stroke: "#b5542c", "stroke-dasharray": "2 3" }));
+    if (r.label) svg.appendChild(svgText(W - R - 2, sy(r.y) - 3, r.label, { "text-anchor": "end" }));
+  }
+  series.forEach((s, i) => {
+    const color = s.color || PALETTE[i % PALETTE.length];
+    const pts = s.points.filter((p) => p[1] !== null);
+    if (pts.length > 1) {
+      let d = "";
+      pts.forEach(([x, y], j) => {
+        if (o.step && j > 0) d += `L${sx(x)},${sy(pts[j - 1][1])}`;
+        d += `${j ? "L" : "M"}${sx(x)},${sy(y)}`;
+      });
+      svg.appendChild(svgEl("path", { d, fill: "none", stroke: color, "stroke-width": 1.6 }));
+    }
+    if (pts.length <= 80) for (const [x, y] of pts) {
+      const c = svgEl("circle", { cx: sx(x), cy: sy(y), r: 2.4, fill: color });
+      const t = svgEl("title", {}); t.textContent = `${s.name}: tick ${x}: ${fmt(y)}`;
+      c.appendChild(t); svg.appendChild(c);
+    }
+  });
+  if (o.tick !== undefined && o.tick !== null && o.tick >= x0 && o.tick <= x1) {
+    svg.appendChild(svgEl("line", { x1: sx(o.tick), x2: sx(o.tick), y1: T, y2: H - B, class: "cursor" }));
+  }
+  if (o.onPick) {
+    svg.style.cursor = "crosshair";
+    svg.addEventListener("click", (ev) => {
+      const box = svg.getBoundingClientRect();
+      const x = ((ev.clientX - box.left) / box.width) * W;
+      const t = Math.round(x0 + ((x - L) / (W - L - R)) * (x1 - x0));
+      o.onPick(Math.max(Math.ceil(x0), Math.min(Math.floor(x1), t)));
+    });
+  }
+  return svg;
+}
+
+// Grouped bars: groups [{label, values: [v per key]}], keys [names]
+function barChart(groups, keys, opts) {
+  const o = Object.assign({ width: 420, height: 170 }, opts || {});
+  const W = o.width, H = o.height, L = 40, R = 8, T = 10, B = 34;
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img" });
+  const all = groups.flatMap((g) => g.values).filter((v) => v !== null && v !== undefined);
+  const y1 = Math.max(o.yMax || 0, ...all, 1), y0 = 0;
+  const sy = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
+  for (const v of niceTicks(y0, y1, 4)) {
+    svg.appendChild(svgEl("line", { x1: L, x2: W - R, y1: sy(v), y2: sy(v), class: "grid" }));
+    svg.appendChild(svgText(L - 4, sy(v) + 3, fmt(v), { "text-anchor": "end" }));
+  }
+  const gw = (W - L - R) / Math.max(1, groups.length);
+  const bw = Math.max(2, (gw * 0.8) / Math.max(1, keys.length));
+  groups.forEach((g, gi) => {
+    const gx = L + gi * gw + gw * 0.1;
+    g.values.forEach((v, ki) => {
+      if (v === null || v === undefined) return;
+      const r = svgEl("rect", { x: gx + ki * bw, y: sy(v), width: bw - 1, height: Math.max(0, sy(0) - sy(v)), fill: PALETTE[ki % PALETTE.length] });
+      const t = svgEl("title", {}); t.textContent = `${g.label} ${keys[ki]}: ${fmt(v)}`;
+      r.appendChild(t); svg.appendChild(r);
+      if (groups.length * keys.length <= 24) svg.appendChild(svgText(gx + ki * bw + bw / 2, sy(v) - 2, fmt(v), { "text-anchor": "middle" }));
+    });
+    const label = String(g.label);
+    svg.appendChild(svgText(gx + gw * 0.4, H - B + 13, label.length > 14 ? label.slice(0, 13) + "…" : label, { "text-anchor": "middle" }));
+  });
+  svg.appendChild(svgEl("line", { x1: L, x2: W - R, y1: sy(0), y2: sy(0), class: "axis" }));
+  return svg;
+}
+
+// Intervals: rows [{label, mean, lo, hi}] drawn as dot and whisker, one row each.
+function intervalChart(rows, opts) {
+  const o = Object.assign({ width: 360 }, opts || {});
+  const rowH = 22, L = 110, R = 14, T = 6, B = 18;
+  const W = o.width, H = T + B + rowH * rows.length;
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img" });
+  const vals = rows.flatMap((r) => [r.lo, r.hi, r.mean]).filter((v) => v !== null && v !== undefined && Number.isFinite(v));
+  if (!vals.length) return svg;
+  let x0 = Math.min(...vals), x1 = Math.max(...vals);
+  if (x0 === x1) { x0 -= 1; x1 += 1; }
+  const sx = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
+  for (const v of niceTicks(x0, x1, 4)) {
+    svg.appendChild(svgEl("line", { x1: sx(v), x2: sx(v), y1: T, y2: H - B, class: "grid" }));
+    svg.appendChild(svgText(sx(v), H - 5, fmt(v), { "text-anchor": "middle" }));
+  }
+  rows.forEach((r, i) => {
+    const y = T + rowH * i + rowH / 2;
+    const label = String(r.label);
+    svg.appendChild(svgText(L - 6, y + 3, label.length > 16 ? label.slice(0, 15) + "…" : label, { "text-anchor": "end" }));
+    if (Number.isFinite(r.lo) && Number.isFinite(r.hi)) svg.appendChild(svgEl("line", { x1: sx(r.lo), x2: sx(r.hi), y1: y, y2: y, stroke: PALETTE[i % PALETTE.length], "stroke-width": 2 }));
+    if (Number.isFinite(r.mean)) svg.appendChild(svgEl("circle", { cx: sx(r.mean), cy: y, r: 4, fill: PALETTE[i % PALETTE.length] }));
+  });
+  return svg;
+}
+
+window.charts = { lineChart, barChart, intervalChart, fmt, PALETTE };
+})();

@@ -1,0 +1,218 @@
+"""World views: the data of a scenario's own picture, read from its events.
+
+``world_view`` returns ``{"view": name, ...}``; the page draws the views it knows (commons,
+town, social, donor) and falls back to the generic run view (per-tick series and the event
+log) for every other scenario and for runs whose events lack what a view needs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from societas.web.reader import _loads
+
+__all__ = ["VIEWS", "world_view"]
+
+View = dict[str, Any]
+_MESSAGES = 2000
+
+
+def _outcome_rows(
+    conn: sqlite3.Connection, phase: str | None = None
+) -> list[tuple[int, dict[str, Any]]]:
+    sql = "SELECT tick, payload FROM events WHERE kind = 'outcome' AND actor IS NULL"
+    args: list[Any] = []
+    if phase is not None:
+        sql += " AND json_extract(payload, '$.phase') = ?"
+        args.append(phase)
+    out = []
+    for tick, payload in conn.execute(sql + " ORDER BY seq", args):
+        data = _loads(payload)
+        if isinstance(data, dict) and isinstance(data.get("data"), dict):
+            out.append((int(tick), data["data"]))
+    return out
+
+
+def _messages(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    out = []
+    for seq, tick, actor, phase, text, audience in conn.execute(
+        "SELECT seq, tick, actor, json_extract(payload, '$.phase'), "
+        "substr(json_extract(payload, '$.text'), 1, 2000), json_extract(payload, '$.audience') "
+        "FROM events WHERE kind = 'message' ORDER BY seq LIMIT ?",
+        (_MESSAGES,),
+    ):
+        out.append(
+            {
+                "seq": seq,
+                "tick": tick,
+                "actor": actor,
+                "phase": phase,
+                "text": text,
+                "audience": _loads(audience),
+            }
+        )
+    return out
+
+
+def commons_view(conn: sqlite3.Connection) -> View | None:
+    months = []
+    for tick, data in _outcome_rows(conn):
+        if "wanted" not in data or "stock_before" not in data:
+            continue
+        months.append(
+            {
+                "tick": tick,
+                "month": data.get("month", tick + 1),
+                "stock_before": data.get("stock_before"),
+                "stock_after": data.get("stock_after"),
+                "stock_next": data.get("stock_next"),
+                "threshold": data.get("threshold"),
+                "collapsed": bool(data.get("collapsed")),
+                "wanted": data.get("wanted", {}),
+                "caught": data.get("caught", {}),
+            }
+        )
+    if not months:
+        return None
+    capacity = conn.execute(
+        "SELECT json_extract(config, '$.scenario.capacity') FROM runs"
+    ).fetchone()
+    return {
+        "view": "commons",
+        "capacity": capacity[0] if capacity else None,
+        "months": months,
+        "messages": _messages(conn),
+    }
+
+
+def town_view(conn: sqlite3.Connection) -> View | None:
+    frames = []
+    for tick, data in _outcome_rows(conn):
+        if isinstance(data.get("where"), dict):
+            frames.append(
+                {
+                    "tick": tick,
+                    "day": data.get("day"),
+                    "clock": data.get("clock"),
+                    "where": data["where"],
+                    "activities": data.get("activities", {}),
+                }
+            )
+    if not frames:
+        return None
+    places_raw = _loads(
+        conn.execute("SELECT json_extract(config, '$.scenario.places') FROM runs").fetchone()[0]
+    )
+    places = (
+        [
+            {"name": str(p.get("name")), "kind": str(p.get("kind", ""))}
+            for p in places_raw
+            if isinstance(p, dict)
+        ]
+        if isinstance(places_raw, list)
+        else []
+    )
+    known = {p["name"] for p in places}
+    for frame in frames:
+        for place in frame["where"].values():
+            if str(place) not in known:
+                known.add(str(place))
+                places.append({"name": str(place), "kind": ""})
+    return {"view": "town", "places": places, "frames": frames, "messages": _messages(conn)}
+
+
+def _histogram(values: list[float], bins: int = 20) -> list[int]:
+    counts = [0] * bins
+    for value in values:
+        index = int((min(1.0, max(-1.0, value)) + 1.0) / 2.0 * bins)
+        counts[min(bins - 1, index)] += 1
+    return counts
+
+
+def social_view(conn: sqlite3.Connection) -> View | None:
+    ticks = []
+    for tick, payload in conn.execute(
+        "SELECT tick, payload FROM events WHERE kind = 'world_state' AND actor IS NULL ORDER BY seq"
+    ):
+        data = _loads(payload)
+        state = data.get("state") if isinstance(data, dict) else None
+        if not isinstance(state, dict) or "seed_cascades" not in state:
+            continue
+        sample = state.get("attitude_sample")
+        ticks.append(
+            {
+                "tick": int(tick),
+                "active": state.get("active"),
+                "actions": state.get("actions", {}),
+                "cascades": state.get("seed_cascades", {}),
+                "posts": state.get("posts"),
+                "follow_edges": state.get("follow_edges"),
+                "emotion": state.get("emotion", {}),
+                "attitude_hist": _histogram([float(v) for v in sample])
+                if isinstance(sample, list)
+                else None,
+            }
+        )
+    if not ticks:
+        return None
+    seeds = []
+    for payload in conn.execute(
+        "SELECT payload FROM events WHERE kind = 'outcome' "
+        "AND json_extract(payload, '$.phase') = 'seed' ORDER BY seq LIMIT 50"
+    ):
+        data = _loads(payload[0])
+        if isinstance(data, dict) and isinstance(data.get("data"), dict):
+            seed = data["data"]
+            seeds.append({k: seed.get(k) for k in ("seed", "tick", "label", "topic", "text")})
+    groups: dict[int, int] = defaultdict(int)
+    for tick, n in conn.execute(
+        "SELECT tick, COUNT(*) FROM events WHERE kind = 'group_decision' GROUP BY tick"
+    ):
+        groups[int(tick)] = int(n)
+    return {"view": "social", "ticks": ticks, "seeds": seeds, "groups": dict(groups)}
+
+
+def donor_view(conn: sqlite3.Connection) -> View | None:
+    per_gen: dict[int, dict[str, Any]] = {}
+    for gen, n, given, fraction in conn.execute(
+        "SELECT json_extract(payload, '$.data.generation'), COUNT(*), "
+        "SUM(json_extract(payload, '$.data.given')), AVG(json_extract(payload, '$.data.fraction')) "
+        "FROM events WHERE kind = 'outcome' AND actor IS NOT NULL "
+        "AND json_extract(payload, '$.phase') = 'donate' GROUP BY 1 ORDER BY 1"
+    ):
+        if gen is None:
+            continue
+        per_gen[int(gen)] = {
+            "generation": int(gen),
+            "donations": int(n),
+            "given": float(given or 0.0),
+            "mean_fraction": float(fraction or 0.0),
+        }
+    if not per_gen:
+        return None
+    for _, data in _outcome_rows(conn, "generation"):
+        gen = data.get("generation")
+        if isinstance(gen, int) and gen in per_gen:
+            agents = data.get("agents") or []
+            newcomers = data.get("newcomers") or []
+            per_gen[gen]["agents"] = len(agents)
+            per_gen[gen]["survivors"] = len([a for a in agents if a not in newcomers])
+            per_gen[gen]["newcomers"] = len(newcomers)
+    return {"view": "donor", "generations": [per_gen[g] for g in sorted(per_gen)]}
+
+
+VIEWS: dict[str, Callable[[sqlite3.Connection], View | None]] = {
+    "commons": commons_view,
+    "town": town_view,
+    "social": social_view,
+    "donor": donor_view,
+}
+
+
+def world_view(conn: sqlite3.Connection, scenario: str) -> View:
+    maker = VIEWS.get(scenario)
+    view = maker(conn) if maker is not None else None
+    return view if view is not None else {"view": "generic"}
