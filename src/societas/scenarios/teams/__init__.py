@@ -1,0 +1,57 @@
+"""The teams scenario: organisations of agents on tasks whose answers code checks exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import binomtest
+
+from societas.kit import Persona, RunData, Scenario, numbered_personas
+from societas.scenarios.teams.scripted import teams_policy
+from societas.scenarios.teams.world import TeamsConfig, TeamsWorld
+from societas.typing import LLMCall
+from societas.typing.scenario import ScriptedPolicy
+
+__all__ = ["TeamsConfig", "TeamsScenario", "TeamsWorld", "wilson_interval"]
+
+
+def wilson_interval(successes: int, n: int) -> tuple[float, float]:
+    """Wilson's 95 % score interval for a proportion (Wilson 1927; scipy's), inside [0, 1]."""
+    if n == 0:
+        return 0.0, 1.0
+    ci = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+class TeamsScenario(Scenario[TeamsConfig]):
+    name = "teams"
+    world = TeamsWorld
+
+    def personas(self, config: TeamsConfig, rng: np.random.Generator) -> list[Persona]:
+        return numbered_personas("agent", config.team_size)
+
+    def scripted_policy(self, config: TeamsConfig) -> ScriptedPolicy:
+        return teams_policy
+
+    def metrics(self, config: TeamsConfig, run: RunData) -> dict[str, float]:
+        correct = run.series("correct")
+        n = len(correct)
+        right = round(sum(correct.values()))
+        low, high = wilson_interval(right, n)
+        accuracy = right / n if n else 0.0
+        individual = sum(run.series("individual_accuracy").values()) / n if n else 0.0
+        calls = [e for e in run.events if isinstance(e, LLMCall)]
+        tokens = sum(e.prompt_tokens + e.completion_tokens for e in calls)
+        out = {
+            "accuracy": accuracy,
+            "accuracy_ci_low": low,
+            "accuracy_ci_high": high,
+            "individual_accuracy": individual,
+            "redundancy": sum(run.series("agreement").values()) / n if n else 0.0,
+            "calls_per_task": len(calls) / n if n else 0.0,
+            "tokens_per_task": tokens / n if n else 0.0,
+            "tasks": float(n),
+        }
+        if individual < 1.0:
+            # The team's error rate relative to its members' own (first-round) error rate.
+            out["error_amplification"] = (1.0 - accuracy) / (1.0 - individual)
+        return out

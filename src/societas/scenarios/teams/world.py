@@ -1,0 +1,271 @@
+"""Teams of agents on checkable tasks, in the organisations the multi-agent literature compares.
+
+One tick is one task. Every topology starts with a ``solve`` phase and ends with the team's
+answer, which the verifier (``tasks.normalise``/``solve``) checks exactly:
+
+- ``single``: one agent solves; its answer is the team's.
+- ``independent``: every agent solves alone; the majority answer wins (ties: a seeded draw).
+- ``centralized``: workers (agents 2..N) solve; the orchestrator (agent 1) sees their answers
+  and gives the team's answer (``aggregate``).
+- ``decentralized``: everyone solves, then ``rounds`` exchange rounds in which each sees the
+  peers' latest answers and may revise; the majority of the last round wins.
+- ``hybrid``: workers solve and exchange once; the orchestrator aggregates.
+- ``debate``: everyone solves, then ``rounds`` rounds of critique and answer (Du et al. 2023,
+  "Improving Factuality and Reasoning in Language Models through Multiagent Debate"); majority.
+- ``selforg``: everyone solves, then each names the teammate whose answer it trusts most; an
+  answer's weight is 1 + the votes its author received, and the heaviest answer wins (after
+  SelfOrg's response-conditioned routing from high contributors). Each agent's credit is its
+  leave-one-out effect on the team's correctness (a one-permutation Shapley estimate).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from itertools import combinations
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from societas.kit import Action, Observation, OutcomeEvent, Phase, PhaseContext, State, World
+from societas.scenarios.teams.tasks import KINDS, Task, TaskKind, make_task, normalise
+
+__all__ = ["Answer", "TeamsConfig", "TeamsWorld", "Topology", "Trust"]
+
+Topology = Literal[
+    "single", "independent", "centralized", "decentralized", "hybrid", "debate", "selforg"
+]
+
+
+class TeamsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    topology: Topology = "independent"
+    agents: int = Field(default=3, ge=1, le=32, description="team size (single: always 1)")
+    tasks: int = Field(default=20, ge=1, le=100_000, description="tasks (one per tick)")
+    difficulty: int = Field(default=2, ge=1, le=10, description="steps / items per task")
+    kind: TaskKind | Literal["mixed"] = Field(default="arithmetic", description="task family")
+    rounds: int = Field(default=2, ge=1, le=10, description="exchange or debate rounds")
+
+    @model_validator(mode="after")
+    def _team_fits(self) -> TeamsConfig:
+        need = {"centralized": 2, "hybrid": 3, "decentralized": 2, "debate": 2, "selforg": 2}
+        least = need.get(self.topology, 1)
+        if self.agents < least:
+            raise ValueError(f"topology {self.topology} needs at least {least} agents")
+        return self
+
+    @property
+    def team_size(self) -> int:
+        return 1 if self.topology == "single" else self.agents
+
+    def task(self, seed: int, index: int) -> Task:
+        kind = KINDS[index % len(KINDS)] if self.kind == "mixed" else self.kind
+        return make_task(seed, index, self.difficulty, kind)
+
+
+class Answer(Action):
+    answer: str = Field(max_length=200, description="your answer")
+    reason: str = Field(default="", max_length=400, description="why (or your critique)")
+
+
+class Trust(Action):
+    best: str = Field(max_length=40, description="id of the teammate whose answer you trust most")
+    answer: str = Field(max_length=200, description="your own answer now")
+
+
+class TeamsState(State):
+    seed: int = 0
+    answers: dict[str, str] = Field(default_factory=dict)  # this task's latest, normalised
+    first: dict[str, str] = Field(default_factory=dict)  # this task's solve answers
+    reasons: dict[str, str] = Field(default_factory=dict)
+
+
+INSTRUCTIONS = {
+    "solve": "Solve the task.",
+    "exchange": "Your teammates answered as shown. Give your answer now; keep it or change it.",
+    "debate": "Critique your teammates' answers in 'reason', then give your answer.",
+    "aggregate": "You lead the team. Give the team's final answer.",
+    "score": "Name the teammate whose answer you trust most, and give your own answer.",
+}
+
+
+class TeamsWorld(World[TeamsConfig, TeamsState]):
+    def setup(self, rng: np.random.Generator) -> None:
+        self.state.seed = int(rng.integers(0, 2**31))
+        self.rules_text = (
+            "You are a member of a team that solves tasks with exact answers. "
+            "Answer briefly; the answer is checked exactly."
+        )
+
+    def num_ticks(self) -> int:
+        return self.config.tasks
+
+    def task(self, tick: int) -> Task:
+        return self.config.task(self.state.seed, tick)
+
+    # -- who does what ---------------------------------------------------------------------
+
+    @property
+    def lead(self) -> str:
+        return self.members[0]
+
+    def _solvers(self) -> list[str]:
+        if self.config.topology in ("centralized", "hybrid"):
+            return self.members[1:]
+        return self.members[:1] if self.config.topology == "single" else list(self.members)
+
+    def phases(self, tick: int) -> Sequence[Phase]:
+        c = self.config
+        steps: list[tuple[str, str, type[Action]]] = [("solve", "solve", Answer)]
+        if c.topology == "decentralized":
+            steps += [(f"exchange_{r + 1}", "exchange", Answer) for r in range(c.rounds)]
+        elif c.topology == "debate":
+            steps += [(f"debate_{r + 1}", "debate", Answer) for r in range(c.rounds)]
+        elif c.topology == "hybrid":
+            steps += [("exchange_1", "exchange", Answer), ("aggregate", "aggregate", Answer)]
+        elif c.topology == "centralized":
+            steps.append(("aggregate", "aggregate", Answer))
+        elif c.topology == "selforg":
+            steps.append(("score", "score", Trust))
+        last = len(steps) - 1
+        return [
+            self._phase(name, role, action, final=i == last)
+            for i, (name, role, action) in enumerate(steps)
+        ]
+
+    def _phase(self, name: str, role: str, action: type[Action], *, final: bool) -> Phase:
+        fallback: Action = Answer(answer="") if action is Answer else Trust(best="", answer="")
+        return Phase(
+            name=name,
+            action_model=action,
+            instruction=INSTRUCTIONS[role],
+            observe=lambda agent_id, tick: self._observe(agent_id, tick, role),
+            resolve=lambda actions, ctx: self._resolve(actions, ctx, role, final),
+            fallback=fallback,
+        )
+
+    def _observe(self, agent_id: str, tick: int, role: str) -> Observation | None:
+        acting = {
+            "solve": self._solvers(),
+            "aggregate": [self.lead],
+            "exchange": self._solvers(),
+        }.get(role, self.members)
+        if agent_id not in acting:
+            return None
+        task = self.task(tick)
+        lines = [f"Task {tick + 1}: {task.text}"]
+        peers = {a: self.state.answers.get(a, "") for a in self._solvers() if a != agent_id}
+        if role != "solve":
+            lines.append("Your teammates' answers:")
+            for a, ans in peers.items():
+                why = self.state.reasons.get(a)
+                lines.append(f"- {a}: {ans or '(none)'}" + (f" ({why})" if why else ""))
+            if agent_id in self.state.answers:
+                lines.append(f"Your answer so far: {self.state.answers[agent_id] or '(none)'}")
+        return Observation(
+            agent_id=agent_id,
+            tick=tick,
+            phase=role,
+            text="\n".join(lines),
+            fields={
+                "role": role,
+                "task": task.model_dump(mode="json"),
+                "peers": peers,
+                "own": self.state.answers.get(agent_id, ""),
+            },
+        )
+
+    # -- rules -------------------------------------------------------------------------------
+
+    def _resolve(
+        self, actions: Mapping[str, Action], ctx: PhaseContext, role: str, final: bool
+    ) -> dict[str, str]:
+        task = self.task(ctx.tick)
+        if role == "solve":
+            self.state.answers, self.state.first, self.state.reasons = {}, {}, {}
+        votes: Counter[str] = Counter()
+        for agent_id, action in actions.items():
+            text = action.answer if isinstance(action, Answer | Trust) else ""
+            self.state.answers[agent_id] = normalise(task, text)
+            if isinstance(action, Answer):
+                self.state.reasons[agent_id] = " ".join(action.reason.split())[:200]
+            if (
+                isinstance(action, Trust)
+                and action.best in self.members
+                and action.best != agent_id
+            ):
+                votes[action.best] += 1
+        if role == "solve":
+            self.state.first = dict(self.state.answers)
+        if not final:
+            return {}
+        return self._finish(task, ctx, votes)
+
+    def _finish(self, task: Task, ctx: PhaseContext, votes: Counter[str]) -> dict[str, str]:
+        c = self.config
+        expected = task.answer
+        answers = self.state.answers
+        if c.topology in ("centralized", "hybrid") or c.topology == "single":
+            team = answers.get(self.lead, "")
+        elif c.topology == "selforg":
+            team = self._weighted(self.state.first, votes, ctx)
+        else:
+            team = self._majority(answers, ctx)
+        correct = team == expected
+        credit = {}
+        if c.topology == "selforg":
+            for agent_id in self.state.first:
+                rest = {a: v for a, v in self.state.first.items() if a != agent_id}
+                without = self._weighted(rest, votes, ctx, draw=False) == expected
+                credit[agent_id] = float(correct) - float(without)
+        first_ok = {a: v == expected for a, v in self.state.first.items()}
+        finals = list(answers.values())
+        pairs = list(combinations(finals, 2))
+        agreement = sum(a == b for a, b in pairs) / len(pairs) if pairs else 1.0
+        ctx.emit(
+            OutcomeEvent,
+            phase="team",
+            data={
+                "task": task.index,
+                "kind": task.kind,
+                "expected": expected,
+                "answer": team,
+                "correct": correct,
+                "first_answers": dict(self.state.first),
+                "first_correct": first_ok,
+                "final_answers": dict(answers),
+                "votes": dict(votes),
+                "credit": credit,
+            },
+        )
+        ctx.metric("correct", float(correct))
+        ctx.metric("individual_accuracy", sum(first_ok.values()) / max(1, len(first_ok)))
+        ctx.metric("agreement", agreement)
+        verdict = "right" if correct else f"wrong (the answer was {expected})"
+        told = f"Task {task.index + 1}: the team answered {team or '(none)'}, {verdict}."
+        return dict.fromkeys(self.members, told)
+
+    @staticmethod
+    def _majority(answers: Mapping[str, str], ctx: PhaseContext, *, draw: bool = True) -> str:
+        counts = Counter(v for v in answers.values() if v)
+        if not counts:
+            return ""
+        top = max(counts.values())
+        tied = sorted(v for v, n in counts.items() if n == top)
+        return tied[int(ctx.rng.integers(len(tied)))] if draw and len(tied) > 1 else tied[0]
+
+    @staticmethod
+    def _weighted(
+        answers: Mapping[str, str], votes: Counter[str], ctx: PhaseContext, *, draw: bool = True
+    ) -> str:
+        weight: Counter[str] = Counter()
+        for agent_id, value in answers.items():
+            if value:
+                weight[value] += 1 + votes[agent_id]
+        if not weight:
+            return ""
+        top = max(weight.values())
+        tied = sorted(v for v, n in weight.items() if n == top)
+        return tied[int(ctx.rng.integers(len(tied)))] if draw and len(tied) > 1 else tied[0]
