@@ -205,3 +205,16 @@ def test_old_style_scenarios_are_adapted_and_names_are_checked() -> None:
     assert harvest.resolve is not None
     assert world.phases(0)[0] is harvest  # the adapted phase is built once
     assert get_scenario("commons").name == "commons"
+
+
+def test_unknown_settings_are_refused_even_when_the_config_model_ignores_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The guide's config is a plain BaseModel (pydantic ignores unknown keys by default).
+    assert PG.PublicGoodsConfig.model_config.get("extra") is None
+    monkeypatch.setattr("societas.scenarios.loader.get_scenario", lambda name, source: Scripted())
+    with pytest.raises(ConfigError) as err:
+        load_spec("public_goods", ["roundz=3"])
+    assert err.value.field == "roundz"
+    assert "known setting" in str(err.value)
+    assert load_spec("public_goods", ["rounds=3"]).config.rounds == 3  # type: ignore[attr-defined]

@@ -142,7 +142,7 @@ def _validate(
     model: type[BaseModel], data: Mapping[str, Any], prefix: str, origin: Mapping[str, str]
 ) -> BaseModel:
     try:
-        return model.model_validate(dict(data))
+        validated = model.model_validate(dict(data))
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) if p != "" else '""' for p in err["loc"])  # an empty key shows
@@ -151,6 +151,19 @@ def _validate(
         expected = _expected(err)
         got = err.get("input") if err["type"] != "missing" else None
         raise ConfigError(source, field, expected, got) from exc
+    # Unknown settings are refused even when a (plugin's) model ignores them: a typo must not
+    # run silently with the default.
+    known = {
+        key
+        for name, info in model.model_fields.items()
+        for key in (name, info.alias, info.validation_alias)
+        if isinstance(key, str)
+    }
+    unknown = sorted(str(key) for key in data if key not in known)
+    if unknown and model.model_config.get("extra") != "allow":
+        field = prefix + (unknown[0] or '""')
+        raise ConfigError(_source_of(field, origin), field, _expected({"type": "extra_forbidden"}))
+    return validated
 
 
 def _source_of(field: str, origin: Mapping[str, str]) -> str:
