@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 __all__ = ["ChatMessage", "LLMRequest", "LLMResponse", "LanguageModel", "Sampling"]
 
@@ -43,9 +44,23 @@ class LLMRequest(BaseModel):
     purpose: str = "decide"
     actor: str | None = None
     context: dict[str, Any] = Field(default_factory=dict)
+    # The key per model id, computed once: the gateway and the cache wrapper both ask for it.
+    _keys: dict[str, str] = PrivateAttr(default_factory=dict)
 
     def cache_key(self, model_id: str) -> str:
-        """Content hash of everything that determines the answer."""
+        """Content hash of everything that determines the answer (computed once per model)."""
+        key = self._keys.get(model_id)
+        if key is None:
+            key = self._keys[model_id] = self._content_hash(model_id)
+        return key
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with its own (empty) key memo: an updated copy has other content."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy._keys = {}
+        return copy
+
+    def _content_hash(self, model_id: str) -> str:
         body = {
             "model": model_id,
             "messages": [[m.role, m.content] for m in self.messages],

@@ -120,12 +120,19 @@ class Lake:
         self.month_record: dict[str, Any] = {}
         self.rules_text = ""
         self.harvest_phase = self._harvest_phase()
+        self._ids: list[str] = []
+        self._taking_part: frozenset[str] = frozenset()
+        self._transcript: tuple[int, list[str]] = (0, [])  # (messages rendered, their lines)
+        self._summary: str | None = None  # the month's summary, built once per month
         self._refresh()
 
     @property
     def ids(self) -> list[str]:
-        """The agents taking part now (joined and not removed), in member order."""
-        return [a for a in self.members if self.join_tick.get(a, 0) <= self.clock]
+        """The agents taking part now (joined and not removed), in member order.
+
+        Kept by ``_refresh``, which runs whenever the members or the clock change, so each
+        phase reads the list instead of rebuilding it per access."""
+        return self._ids
 
     def _harvest_phase(self) -> PhaseSpec:
         w = self.words
@@ -138,7 +145,9 @@ class Lake:
     def _refresh(self) -> None:
         """Re-derive the text that depends on the population (the rules name its size)."""
         c = self.config
-        others = max(0, len(self.ids) - 1)
+        self._ids = [a for a in self.members if self.join_tick.get(a, 0) <= self.clock]
+        self._taking_part = frozenset(self._ids)
+        others = max(0, len(self._ids) - 1)
         self.rules_text = self.words.rules(others, c.regen_factor, c.collapse_threshold, c.months)
 
     def threshold(self, stock: int) -> int:
@@ -169,7 +178,7 @@ class Lake:
         return phases
 
     def observe(self, agent_id: str, tick: int, phase: PhaseSpec) -> Observation | None:
-        if agent_id not in self.ids:
+        if agent_id not in self._taking_part:
             return None  # not joined yet, or removed
         c = self.config
         w = self.words
@@ -202,26 +211,39 @@ class Lake:
         )
         lines = [self._month_summary()]
         if phase.name.startswith("discuss"):
-            transcript = rec["messages"]
-            if transcript:
+            if rec["messages"]:
                 lines.append("The discussion so far (quoted, as the speakers said it):")
-                lines += [f'{self.names[a]}: "{m}"' for a, m in transcript]
+                lines += self._transcript_lines()
             else:
                 lines.append("Nobody has spoken yet.")
         else:
             if rec["messages"]:
                 lines.append("What was said (quoted):")
-                lines += [f'{self.names[a]}: "{m}"' for a, m in rec["messages"]]
+                lines += self._transcript_lines()
         return Observation(
             agent_id=agent_id, tick=tick, phase=phase.name, text="\n".join(lines), fields=fields
         )
 
+    def _transcript_lines(self) -> list[str]:
+        """The month's messages as quoted lines, rendered once per new message."""
+        messages = self.month_record["messages"]
+        done, lines = self._transcript
+        if done > len(messages):  # a new month: start over
+            done, lines = 0, []
+        if done < len(messages):
+            lines = lines + [f'{self.names[a]}: "{m}"' for a, m in messages[done:]]
+            self._transcript = (len(messages), lines)
+        return lines
+
     def _month_summary(self) -> str:
-        rec = self.month_record
-        takes = ", ".join(f"{self.names[a]} {n}" for a, n in rec["caught"].items())
-        return self.words.summary(
-            rec["month"], rec["stock_before"], takes, rec["stock_after"], rec["stock_next"]
-        )
+        """The month's outcome for every observer, built once per month (after the harvest)."""
+        if self._summary is None:
+            rec = self.month_record
+            takes = ", ".join(f"{self.names[a]} {n}" for a, n in rec["caught"].items())
+            self._summary = self.words.summary(
+                rec["month"], rec["stock_before"], takes, rec["stock_after"], rec["stock_next"]
+            )
+        return self._summary
 
     def fallback(self, observation: Observation, phase: PhaseSpec) -> Action:
         """What an agent does when its decision failed: takes nothing, says nothing."""
@@ -288,6 +310,8 @@ class Lake:
             "threshold": threshold,
             "messages": [],
         }
+        self._summary = None
+        self._transcript = (0, [])
         recorder.emit(
             OutcomeEvent,
             phase="harvest",
@@ -421,6 +445,7 @@ class Lake:
         self.config = config
         self.words = framing_for(config.resource, config.capacity)
         self.harvest_phase = self._harvest_phase()
+        self._summary = None
         self._refresh()
 
     # -- snapshots -----------------------------------------------------------------------
@@ -451,6 +476,8 @@ class Lake:
         if "messages" in rec:
             rec["messages"] = [(a, m) for a, m in rec["messages"]]
         self.month_record = rec
+        self._summary = None
+        self._transcript = (0, [])
         if "members" in state:
             self.members = [str(a) for a in state["members"]]
             self.join_tick = {str(a): int(t) for a, t in state["join_tick"].items()}
