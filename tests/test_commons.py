@@ -69,6 +69,7 @@ def test_proportional_allocation() -> None:
 
 
 def lake_and_phases(**cfg: Any) -> tuple[Any, list[PhaseSpec]]:
+    cfg.setdefault("protocol", "societas")
     config = CommonsConfig.model_validate(cfg)
     lake, _ = CommonsScenario().build(config, np.random.default_rng(0))
     return lake, list(lake.phases(0))
@@ -170,14 +171,17 @@ def test_metrics_match_hand_computed_values() -> None:
         outcome(3, 100, {"a": 50, "b": 48}, {"a": 50, "b": 48}, collapsed=True),
     ]
     m = commons_metrics(config, events)
-    assert m["survival_time"] == 2  # collapsed in month 3
+    assert m["survival_time"] == 3  # collapsed in month 3: GovSim's round 2, plus one
     assert m["collapsed"] == 1
     gains = {"a": 80, "b": 98}
     total = sum(gains.values())
     assert m["mean_gain"] == total / 2
     assert m["efficiency"] == pytest.approx(1 - max(0, 3 * 50 - total) / (3 * 50))
     assert m["equality"] == pytest.approx(1 - (2 * 18) / (2 * 2 * total))
-    assert m["over_usage"] == pytest.approx(1 / 4)  # over the 2 surviving months
+    # the paper's reading: every month played, the collapse month included (b; a and b)
+    assert m["over_usage"] == pytest.approx(3 / 6)
+    # this scenario's reading before 0.2: the 2 months before the collapse
+    assert m["over_usage_surviving"] == pytest.approx(1 / 4)
 
 
 def test_metrics_survival_never_collapsed_and_optimum() -> None:

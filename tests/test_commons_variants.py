@@ -38,7 +38,10 @@ FIELD = {"fishery": "catch", "pasture": "flocks", "pollution": "pallets"}
 
 def spec_for(*sets: str, seed: int = 0) -> Any:
     return load_spec(
-        "commons", ["months=4", "discussion_rounds=1", *sets], seed=seed, model="scripted"
+        "commons",
+        ["protocol=societas", "months=4", "discussion_rounds=1", *sets],
+        seed=seed,
+        model="scripted",
     )
 
 
@@ -80,7 +83,7 @@ def outcomes(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def test_fishery_text_is_unchanged() -> None:
-    lake, _ = CommonsScenario().build(CommonsConfig(), np.random.default_rng(0))
+    lake, _ = CommonsScenario().build(CommonsConfig(protocol="societas"), np.random.default_rng(0))
     assert lake.rules_text == (
         "You are a fisher. You and 4 other fishers share a lake. The lake can hold at most 100 "
         "tons of fish. Each month every fisher decides how many tons to catch. After the catch, "
@@ -161,7 +164,9 @@ def test_same_mechanics_and_metrics_in_every_framing(tmp_path: Path) -> None:
 
 
 def test_pollution_with_another_capacity_states_units() -> None:
-    config = CommonsConfig(resource="pollution", capacity=200, initial_stock=200)
+    config = CommonsConfig(
+        resource="pollution", capacity=200, initial_stock=200, protocol="societas"
+    )
     lake, _ = CommonsScenario().build(config, np.random.default_rng(0))
     obs = lake.observe("owner_1", 0, lake.phases(0)[0])
     assert obs is not None

@@ -192,7 +192,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(
     assert handle.start_tick == 3
     run_sync(handle)
     resumed = RunStore.open(out, readonly=True)
-    reference = RunStore.open(run_commons("months=6", seed=11), readonly=True)
+    reference = RunStore.open(run_commons("protocol=govsim", "months=6", seed=11), readonly=True)
     assert first_difference(resumed.events(), reference.events()) is None
     assert resumed.final_metrics() == reference.final_metrics()
     seqs = [e.seq for e in resumed.events()]

@@ -28,7 +28,10 @@ def interventions(*items: dict[str, Any]) -> str:
 
 def start(tmp_path: Path, *sets: str, name: str = "run", seed: int = 0) -> Any:
     spec = load_spec(
-        "commons", ["months=5", "discussion_rounds=1", *sets], model="scripted", seed=seed
+        "commons",
+        ["protocol=societas", "months=5", "discussion_rounds=1", *sets],
+        model="scripted",
+        seed=seed,
     )
     return prepare_run(spec.scenario, spec.config, spec.options, tmp_path / name)
 

@@ -37,7 +37,10 @@ SURVEY = json.dumps(
 
 def start(tmp_path: Path, *sets: str, name: str = "run", seed: int = 0):  # type: ignore[no-untyped-def]
     spec = load_spec(
-        "commons", ["months=4", "discussion_rounds=1", *sets], model="scripted", seed=seed
+        "commons",
+        ["protocol=societas", "months=4", "discussion_rounds=1", *sets],
+        model="scripted",
+        seed=seed,
     )
     return prepare_run(spec.scenario, spec.config, spec.options, tmp_path / name)
 

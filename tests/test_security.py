@@ -30,7 +30,7 @@ KEY = "sk-test-SECRET-1234567890"
 # The key, and its distinctive part (a prefix-masked key would still give that away).
 NEEDLES = (KEY, "SECRET-1234567890")
 KEY_ENV = ("SOCIETAS_API_KEY", "OPENAI_API_KEY", "SOCIETAS_OPENAI_API_KEY")
-SETS = ["months=2", "agents=3", "discussion_rounds=1", "run.max_attempts=1"]
+SETS = ["protocol=societas", "months=2", "agents=3", "discussion_rounds=1", "run.max_attempts=1"]
 SRC = Path(__file__).resolve().parents[1] / "src" / "societas"
 
 

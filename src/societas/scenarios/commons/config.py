@@ -8,12 +8,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from societas.scenarios.commons.framing import Resource, framing_for
 
-__all__ = ["DEFAULT_NAMES", "CommonsConfig", "Disposition", "Newcomer"]
+__all__ = ["DEFAULT_NAMES", "CommonsConfig", "Disposition", "Newcomer", "Protocol"]
 
 # GovSim's five agents (Piatti et al. 2024), the same in all three scenarios.
 DEFAULT_NAMES = ("John", "Kate", "Jack", "Emma", "Luke")
 
 Disposition = Literal["cooperative", "adaptive", "greedy"]
+
+# govsim: the semantics of GovSim's code (see govsim.py and docs/scenarios/commons.md);
+# societas: this scenario's own protocol before 0.2 (kept so that older runs reproduce).
+Protocol = Literal["govsim", "societas"]
 
 
 class Newcomer(BaseModel):
@@ -54,6 +58,14 @@ class CommonsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    protocol: Protocol = Field(
+        default="govsim",
+        description=(
+            "govsim: GovSim's code (no horizon or collapse rule told, mayor-led discussion, "
+            "agreed limit kept as memory, collapse checked after the month's reflection); "
+            "societas: this scenario's protocol before 0.2"
+        ),
+    )
     resource: Resource = Field(
         default="fishery", description="GovSim framing: fishery, pasture or pollution"
     )
@@ -73,10 +85,30 @@ class CommonsConfig(BaseModel):
         default="stochastic", description="how catches are cut when demand exceeds the stock"
     )
     universalization: bool = Field(
-        default=False, description="GovSim's universalization hint in the harvest prompt"
+        default=False,
+        description=(
+            "GovSim's universalization sentence (govsim: seen all month, at the harvest, the "
+            "discussion and the reflection; societas: in the harvest prompt only)"
+        ),
     )
-    communication: bool = Field(default=True, description="hold the group discussion")
-    discussion_rounds: int = Field(default=2, ge=0, le=20, description="rounds of discussion")
+    communication: bool = Field(
+        default=True,
+        description=(
+            "hold the group discussion (govsim: without it, nobody learns the others' catches)"
+        ),
+    )
+    discussion_rounds: int = Field(
+        default=2, ge=0, le=20, description="societas protocol: rounds of discussion"
+    )
+    discussion_steps: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description=(
+            "govsim protocol: utterances in a discussion, the mayor's report included "
+            "(GovSim's max_conversation_steps, 10)"
+        ),
+    )
     names: list[str] | None = Field(
         default=None, description="fisher names (default: GovSim's, then Fisher6, ...)"
     )
@@ -137,6 +169,9 @@ class CommonsConfig(BaseModel):
         With a doubling stock, half the stock is what can be taken so that it refills.
         For other regeneration factors r the sustainable total is stock * (1 - 1/r).
         N is ``agents`` when given (the population taking part that month), else the setting.
+        Under ``protocol: govsim`` the world passes the initial number of agents: GovSim never
+        updates its ``num_agents`` when the newcomer joins (``perturbation_env.py`` lines
+        145-148 and 168-171), so the newcomer runs divide by 4 throughout.
         """
         sustainable_total = int(stock - stock / self.regen_factor)
         return sustainable_total // max(1, self.agents if agents is None else agents)

@@ -4,6 +4,10 @@ cooperative  takes the sustainable share f(t);
 adaptive     takes between f(t) and 1.5 f(t), drawn from the request's generator;
 greedy       asks for twice f(t) (at least 1 unit).
 
+Under ``protocol: govsim`` the discussion is GovSim's chat: each participant speaks once, in
+order, and the last one concludes; the persona-less ``agree`` call reports f(t) as the limit
+agreed on.
+
 The take goes in the framing's field (``catch``, ``flocks`` or ``pallets``: the observation's
 ``amount_field``); the messages name the framing's unit.
 """
@@ -36,6 +40,23 @@ def commons_policy(request: LLMRequest, rng: np.random.Generator) -> str:
         else:
             catch = threshold
         return json.dumps({field: catch, "reason": f"{disposition} rule, f(t)={threshold}"})
+    if ctx.get("protocol") == "govsim":
+        if phase == "agree":
+            return json.dumps({"agreed": True, "limit": threshold})
+        if phase.startswith("discuss"):
+            participants = [str(p) for p in ctx.get("participants", [])]
+            spoken = int(ctx.get("spoken", 0))
+            last = spoken + 1 >= len(participants)
+            caught = int(ctx.get("caught", 0))
+            text = (
+                f"I took {caught} {unit}; I will try to stay near {threshold}."
+                if caught > threshold
+                else f"Let us each keep to about {threshold} {unit}."
+            )
+            nxt = participants[min(spoken + 1, len(participants) - 1)] if participants else ""
+            return json.dumps(
+                {"response": text, "conversation_concluded": last, "next_speaker": nxt}
+            )
     if phase.startswith("discuss"):
         if phase != "discuss_1" and rng.random() < 0.5:
             return json.dumps({"message": ""})

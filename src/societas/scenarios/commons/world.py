@@ -1,5 +1,26 @@
 """The commons: GovSim's rules (Piatti et al. 2024, "Cooperate or Collapse").
 
+Two protocols (``CommonsConfig.protocol``).
+
+``govsim`` (the default) follows GovSim's code (giorgiopiatti/GovSim, commit 1d11adf; the
+texts and their lines are in ``govsim.py``). Each month:
+  harvest      every agent sees the stock, its always-included memories (universalization
+               sentence, agreed limits) and GovSim's task with the range 0..stock; takes are
+               allocated as below; each agent learns only its own catch;
+  discuss_k    (if communication) GovSim's mayor-led chat: the mayor reports every catch
+               (``converse.py`` 58-74), then one agent speaks per phase, the first agent first;
+               each speaker says whether its turn ends the chat and names the next speaker;
+               at most ``discussion_steps`` utterances, the report included;
+  agree        (if communication) one persona-less call reads the transcript and reports the
+               limit per person agreed on, if any; it is kept as an always-included memory
+               for two months (GovSim's 63-day expiry, ``fish_baseline_concurrent.yaml`` 58-60);
+  reflect      each agent reflects; without communication it knows only its own catch
+               (GovSim's ``none_and_no_obs``, ``perturbation_env.py`` 48-83);
+then, as GovSim checks after the home phase (``concurrent_env.py`` 419-437), the run ends if
+fewer than ``collapse_threshold`` units were left after the harvest, else the stock regrows.
+f(t) divides by the initial number of agents (GovSim's ``num_agents``, never updated).
+
+``societas`` is this scenario's protocol before 0.2, kept so that older runs reproduce.
 Each month (one tick), in GovSim's order:
   harvest      every agent privately decides a take (tons of fish, flocks of sheep, pallets of
                widgets, by the resource's framing); if demand exceeds the stock, the stock is
@@ -27,9 +48,22 @@ from pydantic import ValidationError
 from societas.scenarios.commons.actions import Reflect, Speak, Take, harvest_model
 from societas.scenarios.commons.config import CommonsConfig, Disposition
 from societas.scenarios.commons.framing import Framing, framing_for
+from societas.scenarios.commons.govsim import (
+    GOVSIM_TEXTS,
+    MAYOR,
+    AgreedLimit,
+    Utterance,
+    chat_task,
+    govsim_dates,
+    limit_prompt,
+    mayor_report,
+    render_conversation,
+    utterance_model,
+)
 from societas.typing import (
     Action,
     ConfigError,
+    GroupQuery,
     MessageEvent,
     Observation,
     OutcomeEvent,
@@ -42,6 +76,17 @@ from societas.typing.scenario import Percept, PhaseSpec, Recorder
 __all__ = ["Lake", "allocate"]
 
 A = TypeVar("A", bound=Action)
+
+AGREE = PhaseSpec(
+    name="agree",
+    action_model=AgreedLimit,
+    instruction="Say whether the group agreed on a limit per person, and which.",
+    mode="groups",
+)
+
+# How long an agreed limit stays an always-included memory, in months after the month it was
+# agreed in: GovSim stores it with the store's 63-day expiry (about two months).
+LIMIT_MONTHS = 2
 
 REFLECT = PhaseSpec(
     name="reflect",
@@ -117,9 +162,12 @@ class Lake:
         self.clock = 0  # the tick being played: months completed so far
         self.stock = config.initial_stock
         self.collapsed = False
+        self.ended = False  # govsim: the month of the collapse has been played to its end
+        self.limits: list[tuple[int, int]] = []  # govsim: (month, agreed limit per person)
         self.month_record: dict[str, Any] = {}
         self.rules_text = ""
         self.harvest_phase = self._harvest_phase()
+        self._harvest_phases: dict[int, PhaseSpec] = {}
         self._ids: list[str] = []
         self._taking_part: frozenset[str] = frozenset()
         self._transcript: tuple[int, list[str]] = (0, [])  # (messages rendered, their lines)
@@ -147,11 +195,23 @@ class Lake:
         c = self.config
         self._ids = [a for a in self.members if self.join_tick.get(a, 0) <= self.clock]
         self._taking_part = frozenset(self._ids)
+        if self.govsim:
+            # GovSim names every persona of the run, the newcomer included (utils.py 150-155).
+            names = [self.names[a] for a in self.members]
+            self.rules_text = GOVSIM_TEXTS[c.resource].rules(names, c.communication, c.capacity)
+            return
         others = max(0, len(self._ids) - 1)
         self.rules_text = self.words.rules(others, c.regen_factor, c.collapse_threshold, c.months)
 
+    @property
+    def govsim(self) -> bool:
+        return self.config.protocol == "govsim"
+
     def threshold(self, stock: int) -> int:
-        """f(t) for the agents taking part now."""
+        """f(t): govsim divides by the initial number of agents, societas by those taking
+        part now."""
+        if self.govsim:
+            return self.config.threshold(stock, self.config.agents)
         return self.config.threshold(stock, len(self.ids))
 
     # -- World protocol ------------------------------------------------------------------
@@ -166,9 +226,11 @@ class Lake:
         return float(tick)
 
     def is_over(self) -> bool:
-        return self.collapsed
+        return self.ended if self.govsim else self.collapsed
 
     def phases(self, tick: int) -> Sequence[PhaseSpec]:
+        if self.govsim:
+            return self._govsim_phases()
         phases = [self.harvest_phase]
         if self.config.communication:
             phases += [
@@ -180,6 +242,8 @@ class Lake:
     def observe(self, agent_id: str, tick: int, phase: PhaseSpec) -> Observation | None:
         if agent_id not in self._taking_part:
             return None  # not joined yet, or removed
+        if self.govsim:
+            return self._govsim_observe(agent_id, tick, phase)
         c = self.config
         w = self.words
         month = tick + 1
@@ -254,6 +318,12 @@ class Lake:
             )
         if phase.name == "reflect":
             return Reflect(reflection="")
+        if phase.name == "agree":
+            return AgreedLimit(agreed=False, limit=0)
+        if issubclass(phase.action_model, Utterance):
+            # GovSim's default when the answer cannot be read: the chat ends
+            # (converse_prompts.py line 82, default_value="yes").
+            return phase.action_model(response="", conversation_concluded=True)
         return Speak(message="")
 
     def resolve(
@@ -268,6 +338,8 @@ class Lake:
             return self._harvest(tick, actions, rng, recorder)
         if phase.name == "reflect":
             return self._reflect(tick, actions, recorder)
+        if self.govsim:
+            return self._govsim_utterance(phase, actions, recorder)
         return self._discuss(tick, phase, actions, recorder)
 
     def _harvest(
@@ -298,7 +370,12 @@ class Lake:
         caught = dict(zip(ids, caught_list, strict=True))
         stock_after = stock_before - sum(caught_list)
         self.collapsed = stock_after < c.collapse_threshold
-        stock_next = 0 if self.collapsed else min(c.capacity, int(stock_after * c.regen_factor))
+        if self.govsim:
+            # GovSim regrows whatever is left, collapse or not; the run ends after the
+            # month's reflection (concurrent_env.py 424-437).
+            stock_next = min(c.capacity, int(stock_after * c.regen_factor))
+        else:
+            stock_next = 0 if self.collapsed else min(c.capacity, int(stock_after * c.regen_factor))
         self.month_record = {
             "month": tick + 1,
             "stock_before": stock_before,
@@ -318,6 +395,8 @@ class Lake:
             data={k: v for k, v in self.month_record.items() if k != "messages"},
         )
         self.stock = stock_after
+        if self.govsim:
+            return self._govsim_after_harvest(ids, wanted, caught)
         percepts: dict[str, list[Percept]] = {}
         for aid in ids:
             text = self.words.percept(
@@ -361,7 +440,9 @@ class Lake:
                         importance=8.0,
                     )
                 ]
-        if not self.collapsed:
+        if self.govsim and self.collapsed:
+            self.ended = True
+        elif not self.collapsed:
             self.stock = self.month_record["stock_next"]
         recorder.emit(
             WorldStateEvent,
@@ -370,6 +451,222 @@ class Lake:
         )
         self.clock = tick + 1
         self._refresh()
+        return percepts
+
+    # -- the govsim protocol -------------------------------------------------------------
+
+    def _govsim_phases(self) -> list[PhaseSpec]:
+        c = self.config
+        harvest = self._harvest_phases.get(self.stock)
+        if harvest is None:
+            # GovSim's range is 0..the stock now (persona.py line 90), so the schema says so.
+            w = self.words
+            harvest = PhaseSpec(
+                name="harvest",
+                action_model=harvest_model(self.stock, w.amount_field, w.amount_description),
+                instruction="Answer with the amount and a short reason.",
+            )
+            self._harvest_phases[self.stock] = harvest
+        phases = [harvest]
+        if c.communication:
+            names = tuple(self.names[a] for a in self.ids)
+            speak = utterance_model(names)
+            phases += [
+                PhaseSpec(
+                    name=f"discuss_{k + 1}",
+                    action_model=speak,
+                    instruction=(
+                        "Give your response, whether it concludes the conversation, and the "
+                        "next speaker."
+                    ),
+                )
+                for k in range(c.discussion_steps - 1)  # the mayor's report is the first step
+            ]
+            phases.append(AGREE)
+        phases.append(REFLECT)
+        return phases
+
+    def _always_included(self, agent_id: str, month: int, after_harvest: bool) -> list[str]:
+        """What GovSim keeps in every retrieval of the month (``always_include`` events):
+        the stock before the harvest, the agent's own catch once known, the universalization
+        sentence, and the limits agreed in the last two months."""
+        text = GOVSIM_TEXTS[self.config.resource]
+        rec = self.month_record
+        stock = int(rec["stock_before"]) if after_harvest else self.stock
+        lines = [text.stock_line.format(n=stock)]
+        if after_harvest:
+            lines.append(
+                text.caught_line.format(
+                    name=self.names[agent_id],
+                    wanted=rec["wanted"].get(agent_id, 0),
+                    caught=rec["caught"].get(agent_id, 0),
+                )
+            )
+        if self.config.universalization:
+            lines.append(text.universalization_line.format(t=self.threshold(stock)))
+        lines += [
+            text.limit_line.format(limit=limit)
+            for agreed_in, limit in self.limits
+            if agreed_in <= month <= agreed_in + LIMIT_MONTHS
+        ]
+        return lines
+
+    def _govsim_observe(self, agent_id: str, tick: int, phase: PhaseSpec) -> Observation | None:
+        c = self.config
+        text = GOVSIM_TEXTS[c.resource]
+        month = tick + 1
+        harvest_day, chat_day, home_day = govsim_dates(month)
+        fields: dict[str, Any] = {
+            "protocol": "govsim",
+            "month": month,
+            "stock": self.stock,
+            "threshold": self.threshold(self.stock),
+            "agents": len(self.ids),
+            "capacity": c.capacity,
+            "name": self.names[agent_id],
+            "disposition": self.dispositions[agent_id],
+            "resource": c.resource,
+            "amount_field": self.words.amount_field,
+        }
+        if phase.name == "harvest":
+            lines = [f"Location: {text.location}", f"Date: {harvest_day}", ""]
+            lines += self._always_included(agent_id, month, after_harvest=False)
+            lines += ["", text.task_line.format(n=self.stock)]
+            return Observation(
+                agent_id=agent_id, tick=tick, phase=phase.name, text="\n".join(lines), fields=fields
+            )
+        rec = self.month_record
+        fields.update(
+            threshold=int(rec["threshold"]),
+            caught=rec["caught"].get(agent_id, 0),
+            stock_after=rec["stock_after"],
+            stock_next=rec["stock_next"],
+        )
+        if phase.name.startswith("discuss"):
+            if rec.get("chat_over", True) or rec.get("speaker") != agent_id:
+                return None  # one speaker per turn
+            names = [self.names[a] for a in self.ids]
+            conversation = rec["conversation"]
+            fields.update(
+                participants=names,
+                spoken=sum(1 for who, _ in conversation if who != MAYOR),
+            )
+            lines = ["Location: restaurant", f"Date: {chat_day}", ""]
+            lines += self._always_included(agent_id, month, after_harvest=True)
+            lines += ["", chat_task(names, conversation)]
+            return Observation(
+                agent_id=agent_id, tick=tick, phase=phase.name, text="\n".join(lines), fields=fields
+            )
+        if phase.name == "reflect":
+            lines = ["Location: home", f"Date: {home_day}", ""]
+            lines += self._always_included(agent_id, month, after_harvest=True)
+            if c.communication and rec.get("conversation"):
+                chat = render_conversation(rec["conversation"])
+                lines += ["", "The group chat this month:", chat]
+            return Observation(
+                agent_id=agent_id, tick=tick, phase=phase.name, text="\n".join(lines), fields=fields
+            )
+        return None  # the agree phase is the framework's, not an agent's
+
+    def _govsim_after_harvest(
+        self, ids: list[str], wanted: Mapping[str, int], caught: Mapping[str, int]
+    ) -> Mapping[str, Sequence[Percept]]:
+        """Each agent learns its own catch; with communication the mayor opens the chat."""
+        text = GOVSIM_TEXTS[self.config.resource]
+        rec = self.month_record
+        if self.config.communication:
+            report = mayor_report(text, [(self.names[a], caught[a]) for a in ids])
+            rec.update(conversation=[(MAYOR, report)], speaker=ids[0], chat_over=False)
+        else:
+            rec.update(conversation=[], speaker=None, chat_over=True)
+        return {
+            aid: [
+                Percept(
+                    text=text.caught_line.format(
+                        name=self.names[aid], wanted=wanted[aid], caught=caught[aid]
+                    ),
+                    kind="observation",
+                    importance=6.0,
+                )
+            ]
+            for aid in ids
+        }
+
+    def _govsim_utterance(
+        self, phase: PhaseSpec, actions: Mapping[str, Action], recorder: Recorder
+    ) -> Mapping[str, Sequence[Percept]]:
+        rec = self.month_record
+        if rec.get("chat_over", True) or not actions:
+            return {}
+        speaker = str(rec["speaker"])
+        turn = _as(actions[speaker], Utterance)
+        said = turn.response.strip()
+        if len(said) > 1 and said[0] == said[-1] == '"':
+            said = said[1:-1]  # GovSim strips surrounding quotes (converse_prompts.py 74-76)
+        rec["conversation"].append((self.names[speaker], said))
+        if said:
+            recorder.emit(MessageEvent, actor=speaker, phase=phase.name, text=said)
+        if turn.conversation_concluded or len(rec["conversation"]) >= self.config.discussion_steps:
+            rec["chat_over"] = True
+        else:
+            by_name = {self.names[a]: a for a in self.ids}
+            rec["speaker"] = by_name.get(turn.next_speaker, self.ids[0])
+        return {}
+
+    def groups(self, tick: int, phase: PhaseSpec) -> Sequence[GroupQuery]:
+        """The agree phase: one persona-less question about the month's chat (GovSim asks
+        its framework model, ``converse.py`` lines 121-124)."""
+        rec = self.month_record
+        if phase.name != "agree" or not rec.get("conversation"):
+            return []
+        text = GOVSIM_TEXTS[self.config.resource]
+        obs = Observation(
+            agent_id="framework",
+            tick=tick,
+            phase=phase.name,
+            # The date makes each month's question distinct, so an identical chat in another
+            # month is asked again rather than answered from the engine's in-process memo
+            # (which a resumed run would not have).
+            text=f"Date: {govsim_dates(tick + 1)[1]}\n\n" + limit_prompt(text, rec["conversation"]),
+            fields={
+                "protocol": "govsim",
+                "month": tick + 1,
+                "threshold": int(rec["threshold"]),
+                "resource": self.config.resource,
+            },
+        )
+        return [GroupQuery(key="framework", size=len(self.ids), persona_text="", observation=obs)]
+
+    def resolve_groups(
+        self,
+        tick: int,
+        phase: PhaseSpec,
+        answers: Mapping[str, Action],
+        rng: np.random.Generator,
+        recorder: Recorder,
+    ) -> Mapping[str, Sequence[Percept]]:
+        """Every participant keeps the chat; an agreed limit becomes an always-included
+        memory (GovSim's ``store_thought(..., always_include=True)``, converse.py 126-145)."""
+        rec = self.month_record
+        answer = answers.get("framework")
+        agreed = isinstance(answer, AgreedLimit) and answer.agreed
+        limit = answer.limit if isinstance(answer, AgreedLimit) and agreed else None
+        if limit is not None:
+            self.limits.append((tick + 1, limit))
+        recorder.emit(
+            OutcomeEvent,
+            phase="agree",
+            data={"month": tick + 1, "agreed": limit is not None, "limit": limit},
+        )
+        text = GOVSIM_TEXTS[self.config.resource]
+        chat = render_conversation(rec.get("conversation", []))
+        percepts: dict[str, list[Percept]] = {}
+        for aid in self.ids:
+            items = [Percept(text=f"Group chat of month {tick + 1}:\n{chat}", kind="chat")]
+            if limit is not None:
+                line = text.limit_line.format(limit=limit)
+                items.append(Percept(text=line, kind="thought", importance=8.0))
+            percepts[aid] = items
         return percepts
 
     # -- interventions -------------------------------------------------------------------
@@ -384,6 +681,7 @@ class Lake:
             "dispositions",
             "resource",
             "newcomer",
+            "protocol",
         } & set(settings)
         if fixed:
             raise ConfigError(
@@ -391,7 +689,8 @@ class Lake:
                 f"set.{sorted(fixed)[0]}",
                 "a setting that can change during a run "
                 "(capacity, regen_factor, collapse_threshold, allocation, universalization, "
-                "communication, discussion_rounds); add or remove agents with 'add'/'remove'",
+                "communication, discussion_rounds, discussion_steps); add or remove agents with "
+                "'add'/'remove'",
             )
         try:
             config = CommonsConfig.model_validate({**self.config.model_dump(), **settings})
@@ -445,6 +744,7 @@ class Lake:
         self.config = config
         self.words = framing_for(config.resource, config.capacity)
         self.harvest_phase = self._harvest_phase()
+        self._harvest_phases = {}
         self._summary = None
         self._refresh()
 
@@ -454,7 +754,13 @@ class Lake:
         rec = dict(self.month_record)
         if "messages" in rec:
             rec["messages"] = [list(m) for m in rec["messages"]]
+        if "conversation" in rec:
+            rec["conversation"] = [list(m) for m in rec["conversation"]]
+        extra: dict[str, Any] = {}
+        if self.govsim:
+            extra = {"ended": self.ended, "limits": [list(x) for x in self.limits]}
         return {
+            **extra,
             "stock": self.stock,
             "collapsed": self.collapsed,
             "month_record": rec,
@@ -475,6 +781,10 @@ class Lake:
         rec = dict(state["month_record"])
         if "messages" in rec:
             rec["messages"] = [(a, m) for a, m in rec["messages"]]
+        if "conversation" in rec:
+            rec["conversation"] = [(a, m) for a, m in rec["conversation"]]
+        self.ended = bool(state.get("ended", False))
+        self.limits = [(int(m), int(n)) for m, n in state.get("limits", [])]
         self.month_record = rec
         self._summary = None
         self._transcript = (0, [])

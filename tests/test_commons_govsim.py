@@ -1,0 +1,314 @@
+"""The commons under ``protocol: govsim``: GovSim's code's semantics, and its metrics.
+
+Each expectation cites the line of giorgiopiatti/GovSim (commit 1d11adf) it follows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from societas.scenarios.commons import CommonsConfig, CommonsScenario
+from societas.scenarios.commons.actions import Reflect
+from societas.scenarios.commons.govsim import AgreedLimit, Utterance
+from societas.scenarios.commons.metrics import commons_metrics
+from societas.scenarios.commons.world import Lake
+from societas.store import RunStore
+from societas.typing import Action, Event, MessageEvent, OutcomeEvent, PhaseSpec
+
+
+class ListRecorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[type, dict[str, Any]]] = []
+
+    def emit(self, event_type: type, /, **fields: Any) -> int:
+        self.events.append((event_type, fields))
+        return len(self.events) - 1
+
+
+def build(**cfg: Any) -> Lake:
+    lake, _ = CommonsScenario().build(CommonsConfig(**cfg), np.random.default_rng(0))
+    assert isinstance(lake, Lake)
+    return lake
+
+
+def take(lake: Lake, phase: PhaseSpec, amounts: dict[str, int]) -> dict[str, Action]:
+    model = phase.action_model
+    return {a: model.model_validate({"catch": n, "reason": ""}) for a, n in amounts.items()}
+
+
+def play_month(
+    lake: Lake, tick: int, amounts: dict[str, int], *, speeches: int = 1
+) -> tuple[list[str], ListRecorder]:
+    """Play one month: harvest, ``speeches`` utterances then the chat ends, agree, reflect.
+    Returns the phases played and the recorder."""
+    rng = np.random.default_rng(0)
+    rec = ListRecorder()
+    played: list[str] = []
+    for phase in lake.phases(tick):
+        played.append(phase.name)
+        if phase.name == "harvest":
+            lake.resolve(tick, phase, take(lake, phase, amounts), rng, rec)
+        elif phase.name.startswith("discuss"):
+            speakers = [a for a in lake.ids if lake.observe(a, tick, phase) is not None]
+            assert len(speakers) <= 1
+            actions: dict[str, Action] = {}
+            for a in speakers:
+                n = len(lake.month_record["conversation"])
+                actions[a] = phase.action_model.model_validate(
+                    {"response": f"turn {n}", "conversation_concluded": n >= speeches}
+                )
+            lake.resolve(tick, phase, actions, rng, rec)
+        elif phase.name == "agree":
+            assert [q.key for q in lake.groups(tick, phase)] == ["framework"]
+            lake.resolve_groups(
+                tick, phase, {"framework": AgreedLimit(agreed=True, limit=7)}, rng, rec
+            )
+        else:
+            lake.resolve(tick, phase, {a: Reflect(reflection="ok") for a in lake.ids}, rng, rec)
+        if lake.is_over():
+            break
+    return played, rec
+
+
+def test_govsim_is_the_default_and_tells_no_horizon_nor_collapse_rule() -> None:
+    lake = build()
+    assert lake.config.protocol == "govsim"
+    rules = lake.rules_text
+    # get_sytem_prompt_v3 (fishing/.../cognition/utils.py 150-170)
+    assert "along with four other fishermen (John, Kate, Jack, Emma, Luke)" in rules
+    assert "For every ton of fish caught, a fisherman earns one thousand dollars." in rules
+    assert "opportunity to communicate" in rules
+    assert "collapse" not in rules.lower()
+    assert "12" not in rules
+    assert "month" in rules
+    # v3_nocom (utils.py 224-242) drops the two sentences about the discussion
+    quiet = build(communication=False).rules_text
+    assert "communicate" not in quiet
+    assert "negotiate" not in quiet
+
+
+def test_harvest_range_is_zero_to_the_current_stock() -> None:
+    lake = build(agents=2, initial_stock=60)
+    harvest = lake.phases(0)[0]
+    obs = lake.observe("fisher_1", 0, harvest)
+    assert obs is not None
+    assert "Before everyone fishes, there are 60 tons of fish in the lake." in obs.text
+    assert obs.text.endswith(
+        "Task: With a fishing range set between 0-60, how many tons of fish would you catch "
+        "this month?"
+    )
+    assert "Date: 2024-01-01" in obs.text
+    assert "Location: lake" in obs.text
+    schema = harvest.action_model.json_schema()
+    assert schema["properties"]["catch"]["maximum"] == 60
+    with pytest.raises(ValidationError):
+        harvest.action_model.model_validate({"catch": 61, "reason": ""})
+
+
+def test_universalization_is_seen_at_harvest_chat_and_reflection() -> None:
+    lake = build(universalization=True)
+    sentence = (
+        "Given the current situation, if everyone fishes more than 10 tons, the lake "
+        "population will shrink next month."
+    )  # fishing/environment/env.py 16-17
+    phases = lake.phases(0)
+    harvest = lake.observe("fisher_1", 0, phases[0])
+    assert harvest is not None
+    assert sentence in harvest.text
+    lake.resolve(
+        0,
+        phases[0],
+        take(lake, phases[0], dict.fromkeys(lake.ids, 10)),
+        np.random.default_rng(0),
+        ListRecorder(),
+    )
+    chat = lake.observe("fisher_1", 0, phases[1])
+    assert chat is not None
+    assert sentence in chat.text
+    reflect = lake.observe("fisher_1", 0, phases[-1])
+    assert reflect is not None
+    assert sentence in reflect.text
+    assert sentence not in (build().observe("fisher_1", 0, build().phases(0)[0]) or chat).text
+
+
+def test_mayor_opens_the_chat_and_one_agent_speaks_per_turn() -> None:
+    lake = build(agents=3)
+    phases = lake.phases(0)
+    assert [p.name for p in phases][:2] == ["harvest", "discuss_1"]
+    assert [p.name for p in phases][-2:] == ["agree", "reflect"]
+    assert len([p for p in phases if p.name.startswith("discuss")]) == 9  # 10 steps, report 1
+    rng = np.random.default_rng(0)
+    lake.resolve(
+        0,
+        phases[0],
+        take(lake, phases[0], {"fisher_1": 4, "fisher_2": 9, "fisher_3": 1}),
+        rng,
+        ListRecorder(),
+    )
+    conversation = lake.month_record["conversation"]
+    # converse.py 61-74: the manager's report
+    assert conversation == [
+        (
+            "Mayor",
+            "Ladies and gentlemen, let me give you the monthly fishing report. John caught 4 "
+            "tons of fish. Kate caught 9 tons of fish. Jack caught 1 tons of fish. ",
+        )
+    ]
+    first = phases[1]
+    assert [a for a in lake.ids if lake.observe(a, 0, first) is not None] == ["fisher_1"]
+    obs = lake.observe("fisher_1", 0, first)
+    assert obs is not None
+    assert "Scenario: John, Kate, and Jack are engaged in a group chat." in obs.text
+    assert "-Mayor: Ladies and gentlemen" in obs.text
+    # the next speaker is one of the participants, by the schema
+    names = first.action_model.json_schema()["properties"]["next_speaker"]["enum"]
+    assert names == ["John", "Kate", "Jack"]
+    turn = first.action_model.model_validate(
+        {"response": '"Ten each?"', "conversation_concluded": False, "next_speaker": "Jack"}
+    )
+    rec = ListRecorder()
+    lake.resolve(0, first, {"fisher_1": turn}, rng, rec)
+    assert conversation[-1] == ("John", "Ten each?")  # quotes stripped (converse_prompts 75)
+    assert [f["text"] for t, f in rec.events if t is MessageEvent] == ["Ten each?"]
+    assert [a for a in lake.ids if lake.observe(a, 0, phases[2]) is not None] == ["fisher_3"]
+    # a fallback ends the chat, as GovSim's default "yes" (converse_prompts.py 82)
+    obs3 = lake.observe("fisher_3", 0, phases[2])
+    assert obs3 is not None
+    fallback = lake.fallback(obs3, phases[2])
+    assert isinstance(fallback, Utterance)
+    assert fallback.conversation_concluded
+    lake.resolve(0, phases[2], {"fisher_3": fallback}, rng, ListRecorder())
+    assert all(lake.observe(a, 0, phases[3]) is None for a in lake.ids)
+
+
+def test_chat_stops_at_the_step_limit() -> None:
+    lake = build(agents=2, discussion_steps=3)
+    played, _ = play_month(lake, 0, {"fisher_1": 5, "fisher_2": 5}, speeches=99)
+    assert played == ["harvest", "discuss_1", "discuss_2", "agree", "reflect"]
+    assert len(lake.month_record["conversation"]) == 3  # report + 2 utterances
+
+
+def test_agreed_limit_is_remembered_for_two_months() -> None:
+    lake = build(agents=2, months=6)
+    line = "The community agreed on a maximum limit of 7 tons of fish per person."
+    _, rec = play_month(lake, 0, {"fisher_1": 5, "fisher_2": 5})
+    agree = [f for t, f in rec.events if t is OutcomeEvent and f["phase"] == "agree"]
+    assert agree == [{"phase": "agree", "data": {"month": 1, "agreed": True, "limit": 7}}]
+    seen = []
+    for tick in (1, 2, 3):
+        obs = lake.observe("fisher_1", tick, lake.phases(tick)[0])
+        assert obs is not None
+        seen.append(obs.text.count(line))
+        play_month(lake, tick, {"fisher_1": 5, "fisher_2": 5})
+    # months 2 and 3 see month 1's limit; month 3 also sees month 2's (same text); month 4
+    # sees those of months 2 and 3 only
+    assert seen == [1, 2, 2]
+
+
+def test_collapse_month_still_holds_its_discussion_then_the_run_ends() -> None:
+    lake = build(agents=2, months=5)
+    played, rec = play_month(lake, 0, {"fisher_1": 60, "fisher_2": 40})
+    assert played[0] == "harvest"
+    assert "discuss_1" in played
+    assert played[-1] == "reflect"
+    assert lake.collapsed
+    assert lake.is_over()
+    harvest = [f["data"] for t, f in rec.events if t is OutcomeEvent and f["phase"] == "harvest"]
+    assert harvest[0]["collapsed"]
+    assert harvest[0]["stock_after"] == 0
+
+
+def test_without_communication_nobody_learns_the_others_catches() -> None:
+    lake = build(agents=3, communication=False)
+    phases = lake.phases(0)
+    assert [p.name for p in phases] == ["harvest", "reflect"]
+    percepts = lake.resolve(
+        0,
+        phases[0],
+        take(lake, phases[0], {"fisher_1": 4, "fisher_2": 9, "fisher_3": 1}),
+        np.random.default_rng(0),
+        ListRecorder(),
+    )
+    assert [p.text for p in percepts["fisher_1"]] == [
+        "John wanted to catch 4 tons of fish, and caught 4 tons."  # env.py 10-13
+    ]
+    obs = lake.observe("fisher_1", 0, phases[1])
+    assert obs is not None
+    assert "Kate" not in obs.text
+    assert "Jack" not in obs.text
+    assert " 9 " not in obs.text
+
+
+def test_newcomer_threshold_divides_by_the_initial_four() -> None:
+    lake = build(agents=4, months=6, newcomer={"join_month": 2})
+    play_month(lake, 0, dict.fromkeys(lake.ids, 5))
+    assert len(lake.ids) == 5  # Luke has joined
+    obs = lake.observe("fisher_5", 1, lake.phases(1)[0])
+    assert obs is not None
+    stock = lake.stock
+    assert obs.fields["threshold"] == (stock // 2) // 4
+
+
+def outcome(month: int, wanted: dict[str, int], after: int) -> Event:
+    return OutcomeEvent(
+        seq=month,
+        run_id="r",
+        tick=month - 1,
+        wall_time=time.time(),
+        phase="harvest",
+        data={
+            "month": month,
+            "stock_before": 100,
+            "wanted": wanted,
+            "caught": wanted,
+            "stock_after": after,
+            "stock_next": min(100, 2 * after),
+            "collapsed": after < 5,
+            "threshold": 10,
+        },
+    )
+
+
+def test_survival_time_is_the_collapse_month_as_compute_survival_months_stats() -> None:
+    # plots.py 20-28: first 0-based round with stock < 5, + 1; 12 if none
+    config = CommonsConfig(months=12)
+    w = dict.fromkeys("abcde", 20)
+    assert commons_metrics(config, [outcome(1, w, 0)])["survival_time"] == 1.0
+    events = [outcome(m, dict.fromkeys("abcde", 10), 50) for m in range(1, 4)]
+    assert commons_metrics(config, [*events, outcome(4, w, 4)])["survival_time"] == 4.0
+    full = [outcome(m, dict.fromkeys("abcde", 10), 50) for m in range(1, 13)]
+    assert commons_metrics(config, full)["survival_time"] == 12.0
+
+
+def test_over_usage_includes_the_collapse_month() -> None:
+    config = CommonsConfig(months=12)
+    # month 1: one agent over f=10; month 2 (collapse): four over
+    events = [
+        outcome(1, {"a": 11, "b": 10, "c": 10, "d": 10, "e": 9}, 50),
+        outcome(2, {"a": 30, "b": 30, "c": 30, "d": 11, "e": 0}, 0),
+    ]
+    m = commons_metrics(config, events)
+    assert m["over_usage"] == pytest.approx(5 / 10)
+    assert m["over_usage_surviving"] == pytest.approx(1 / 5)
+
+
+def test_scripted_govsim_run_end_to_end(run_commons: Callable[..., Path]) -> None:
+    out = run_commons("protocol=govsim", "months=3", "universalization=true")
+    with RunStore.open(out, readonly=True) as store:
+        assert store.run_info()["status"] == "completed"
+        events = store.events()
+        messages = [e for e in events if isinstance(e, MessageEvent)]
+        # the scripted chat: each of the 5 speaks once, the last concludes
+        assert len(messages) == 3 * 5
+        agree = [e.data for e in events if isinstance(e, OutcomeEvent) and e.phase == "agree"]
+        harvest = [e.data for e in events if isinstance(e, OutcomeEvent) and e.phase == "harvest"]
+        assert [d["limit"] for d in agree] == [d["threshold"] for d in harvest]
+        stored = store.final_metrics()
+        assert stored == pytest.approx(commons_metrics(CommonsConfig(months=3), events))
