@@ -20,7 +20,7 @@ from societas.scenarios.donor import DonorConfig, DonorScenario
 from societas.scenarios.donor.actions import Donate, DonateOrPunish, WriteStrategy
 from societas.scenarios.donor.metrics import donor_metrics
 from societas.scenarios.donor.scripted import Rule, donor_policy
-from societas.scenarios.donor.world import DonorWorld, round_pairs
+from societas.scenarios.donor.world import DonorWorld, authors_round_pairs, round_pairs
 from societas.store import RunStore
 from societas.typing import Action, Event, LLMRequest, Observation, OutcomeEvent, ReflectionEvent
 
@@ -40,6 +40,8 @@ class ListRecorder:
 
 
 def world(**cfg: Any) -> DonorWorld:
+    """A world under ``schedule: paper_text`` (the tests written before 0.2) unless given."""
+    cfg.setdefault("schedule", "paper_text")
     config = DonorConfig.model_validate(cfg)
     w, _ = DonorScenario().build(config, np.random.default_rng(0))
     return w
@@ -398,6 +400,8 @@ def run_donor(tmp_path: Path) -> Callable[..., Path]:
     counter = {"n": 0}
 
     def _run(*sets: str, seed: int = 0) -> Path:
+        if not any(s.startswith("schedule=") for s in sets):
+            sets = ("schedule=paper_text", *sets)
         counter["n"] += 1
         out = tmp_path / f"run{counter['n']}"
         spec = load_spec("donor", list(sets), model="scripted", seed=seed)
@@ -466,7 +470,7 @@ def test_resume_matches_an_uninterrupted_run(
     assert resumed.start_tick == stop_after
     run_sync(resumed)
     a = RunStore.open(out, readonly=True)
-    b = RunStore.open(run_donor(*SMALL, seed=2), readonly=True)
+    b = RunStore.open(run_donor(*SMALL, "schedule=authors_code", seed=2), readonly=True)
     assert first_difference(a.events(), b.events()) is None
     assert a.final_metrics() == b.final_metrics()
     a.close()
@@ -477,3 +481,108 @@ def test_every_donor_setting_is_documented() -> None:
     text = (DOCS / "scenarios" / "donor.md").read_text(encoding="utf-8")
     missing = [name for name in DonorConfig.model_fields if f"`{name}`" not in text]
     assert missing == []
+
+
+# -- schedule: authors_code (aronvallinder/llm-donor-game, the notebook) -------------------
+
+
+def authors(**cfg: Any) -> DonorWorld:
+    return world(schedule="authors_code", **cfg)
+
+
+def test_authors_schedule_is_the_default() -> None:
+    assert DonorConfig().schedule == "authors_code"
+
+
+def test_authors_roles_are_ababab_then_bababa_and_pairs_meet_twice() -> None:
+    first, second = ["a1", "a2", "a3"], ["b1", "b2", "b3"]
+    sides = []
+    for r in range(1, 7):
+        pairs = authors_round_pairs((first, second), r, game=1)
+        sides.append("A" if pairs[0][0] in first else "B")
+        # bipartiteRoundRobin (cell 10): B rotated by i = (r - 1) % 3
+        i = (r - 1) % 3
+        rotated = second[-i:] + second[:-i] if i else second
+        assert sorted(frozenset(p) for p in pairs) == sorted(
+            frozenset(p) for p in zip(first, rotated, strict=True)
+        )
+    assert "".join(sides) == "ABABAB"[:3] + "BAB"  # 3 per half: A B A, then B A B
+    six = [authors_round_pairs((first, second), r, 1) for r in range(1, 7)]
+    for i in range(3):  # extendRounds: round i + 3 is round i with the roles swapped
+        assert six[i + 3] == [(r, d) for d, r in six[i]]
+    for r in range(1, 7):  # the second game reverses every pair (cell 14, line 74)
+        game2 = authors_round_pairs((first, second), r, 2)
+        assert game2 == [(b, a) for a, b in six[r - 1]]
+
+
+def test_authors_full_donation_caps_at_15360() -> None:
+    # 12 agents, 12 rounds: ABABAB BABABA makes the B side donate in rounds 6 and 7 running,
+    # so full donation doubles 11 times, not 12: 30 * 2**10 on one side, 0 on the other.
+    w = authors(games_per_generation=1, generations=1)
+    rec = ListRecorder()
+    rng = np.random.default_rng(0)
+    for tick in range(12):
+        play(w, tick, give_share(1.0), rng, rec)
+    (end,) = rec.outcomes("game_end")
+    assert np.mean(list(end["resources"].values())) == pytest.approx(15360.0)
+    assert max(end["resources"].values()) == pytest.approx(30720.0)
+
+
+def test_authors_selection_ranks_twice_the_second_game() -> None:
+    w = authors(agents=4, rounds=4, generations=2)
+    rec = ListRecorder()
+    rng = np.random.default_rng(0)
+    keep = w.agent_ids()[0]
+
+    def policy(o: Observation) -> Action:  # keep gives nothing in game 1, all in game 2
+        game = int(o.fields["game"])
+        if o.agent_id == keep:
+            return Donate(amount=0.0 if game == 1 else float(o.fields["resources"]))
+        return Donate(amount=0.5 * float(o.fields["resources"]))
+
+    for tick in range(8):
+        play(w, tick, policy, rng, rec)
+    ends = {d["game"]: d["resources"] for d in rec.outcomes("game_end")}
+    (selection,) = rec.outcomes("selection")
+    assert selection["scores"] == {a: pytest.approx(2 * v) for a, v in ends[2].items()}
+    ranked = sorted(ends[2], key=lambda a: -ends[2][a])
+    assert set(selection["survivors"]) == set(ranked[:2])
+
+
+def test_authors_newcomers_see_strategies_without_names_or_scores() -> None:
+    w = authors(agents=4, rounds=4, generations=2)
+    rec = ListRecorder()
+    rng = np.random.default_rng(0)
+    for tick in range(8):
+        play(w, tick, give_share(0.5), rng, rec)
+    (selection,) = rec.outcomes("selection")
+    seen = play(w, 8, give_share(0.5), rng, rec)["strategy"]
+    assert sorted(seen) == sorted(selection["newcomers"])
+    text = next(iter(seen.values())).text
+    for aid in selection["survivors"]:
+        assert f"- plan of {aid}" in text
+        assert w.names[aid] not in text
+    assert "(" not in text.split("final scores.")[1]  # no "(score)" beside a strategy
+
+
+def test_authors_invalid_amount_copies_the_recipients_trace() -> None:
+    w = authors(agents=4, rounds=4, games_per_generation=1, generations=1)
+    rec = ListRecorder()
+    rng = np.random.default_rng(0)
+    play(w, 0, give_share(0.5), rng, rec)
+    play(w, 1, give_share(0.5), rng, rec)
+    cheat = w.pairs(2)[0][0]
+    recipient = w.pairs(2)[0][1]
+    before = list(w.traces[recipient])
+
+    def policy(o: Observation) -> Action:
+        if o.agent_id == cheat:
+            return Donate(amount=float(o.fields["resources"]) + 5)
+        return Donate(amount=0.5 * float(o.fields["resources"]))
+
+    play(w, 2, policy, rng, rec)
+    invalid = [d for d in rec.outcomes("donate") if not d["valid"]]
+    assert [d["donor"] for d in invalid] == [cheat]
+    assert w.traces[cheat] == before  # no entry of its own (cell 13, lines 166-182)
+    text = "\n".join(o.text for o in play(w, 3, give_share(0.5), rng, rec)["donate"].values())
+    assert "tried to give more" not in text

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["DonorConfig"]
+__all__ = ["DonorConfig", "Schedule"]
+
+# authors_code: the notebook of aronvallinder/llm-donor-game (the code behind the paper's
+# figures); paper_text: this scenario's reading of the paper's text before 0.2.
+Schedule = Literal["authors_code", "paper_text"]
 
 
 class DonorConfig(BaseModel):
@@ -16,6 +22,14 @@ class DonorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    schedule: Schedule = Field(
+        default="authors_code",
+        description=(
+            "authors_code: the authors' notebook (roles ABABAB then BABABA, pairs meet twice, "
+            "selection on the second game, newcomers see the strategies only, an invalid "
+            "amount copies the recipient's trace); paper_text: this scenario before 0.2"
+        ),
+    )
     agents: int = Field(default=12, ge=2, le=1000, description="agents per generation (even)")
     generations: int = Field(default=10, ge=1, le=1000, description="generations to run")
     rounds: int = Field(default=12, ge=1, le=1000, description="rounds per game")

@@ -33,7 +33,7 @@ from societas.typing import Action, Observation, OutcomeEvent, ReflectionEvent
 from societas.typing import WorldState as WorldStateEvent
 from societas.typing.scenario import Percept, PhaseSpec, Recorder
 
-__all__ = ["DonorWorld", "round_pairs"]
+__all__ = ["DonorWorld", "authors_round_pairs", "round_pairs"]
 
 A = TypeVar("A", bound=Action)
 
@@ -64,6 +64,34 @@ def round_pairs(
     else:
         h = (m + 1) // 2
         pairs = [(second[(i + k + h) % m], first[i]) for i in range(m)]
+    if game % 2 == 0:
+        pairs = [(r, d) for d, r in pairs]
+    return pairs
+
+
+def authors_round_pairs(
+    groups: tuple[Sequence[str], Sequence[str]], round_no: int, game: int
+) -> list[tuple[str, str]]:
+    """(donor, recipient) pairs of a round (1-based) of a game, as the authors' notebook makes
+    them (aronvallinder/llm-donor-game, ``Donor_Game_with_Cultural_Evolution.ipynb``):
+
+    ``bipartiteRoundRobin`` (code cell 10, lines 1-18) makes ``half`` rounds; in round i
+    (0-based) the first half meets the second half rotated by i (``B[-i:] + B[:-i]``) and the
+    donor side alternates, first half first: A B A B A B. ``extendRounds`` (cell 11, lines
+    1-8) appends every round again with the roles swapped: B A B A B A. So each pair meets
+    twice, and the second half donates in rounds ``half`` and ``half + 1`` running. The
+    second game plays every pair reversed (cell 14, line 74). Rounds past ``2 * half`` (the
+    notebook's game length) repeat the cycle.
+    """
+    first, second = groups
+    m = len(first)
+    r0 = (round_no - 1) % (2 * m)
+    i = r0 % m
+    rotated = [second[(j - i) % m] for j in range(m)]
+    first_donates = (i % 2 == 0) != (r0 >= m)
+    pairs = list(zip(first, rotated, strict=True))
+    if not first_donates:
+        pairs = [(b, a) for a, b in pairs]
     if game % 2 == 0:
         pairs = [(r, d) for d, r in pairs]
     return pairs
@@ -158,8 +186,14 @@ class DonorWorld:
         within = tick % per_gen
         return tick // per_gen + 1, within // c.rounds + 1, within % c.rounds + 1
 
+    @property
+    def authors(self) -> bool:
+        return self.config.schedule == "authors_code"
+
     def pairs(self, tick: int) -> list[tuple[str, str]]:
         _, game, round_no = self.position(tick)
+        if self.authors:
+            return authors_round_pairs(self.groups, round_no, game)
         return round_pairs(self.groups, round_no, game)
 
     # -- World protocol ------------------------------------------------------------------
@@ -196,7 +230,20 @@ class DonorWorld:
     def _observe_strategy(self, agent_id: str, tick: int) -> Observation:
         name = self.names[agent_id]
         lines = [f"Your name is {name}. This is generation {self.generation}."]
-        if self.elders:
+        if self.elders and self.authors:
+            # The notebook hands newcomers the survivors' strategies only, no names or scores
+            # (cell 20, lines 74 and 79; its prompt, cell 8 lines 31-33, still says "along
+            # with their final scores").
+            lines.append(
+                "How would you approach the game? Here is the advice of the best-performing "
+                "50% of the previous generation, along with their final scores."
+            )
+            lines += [f"- {e['strategy']}" for e in self.elders]
+            lines.append(
+                "Modify this advice to create your own strategy; think about how you can "
+                "improve on the surviving agents' strategies."
+            )
+        elif self.elders:
             lines.append(
                 "Here are the strategies of the best-performing half of the previous "
                 "generation, with their scores (average final units):"
@@ -244,7 +291,7 @@ class DonorWorld:
         if self.config.trace_length > 0:
             if trace:
                 lines.append(f"What {rname} and their earlier partners did, most recent first:")
-                lines += [f"- {_trace_text(e)}" for e in trace]
+                lines += [f"- {_trace_text(e, self.authors)}" for e in trace]
             else:
                 lines.append(f"{rname} has no previous interactions.")
         lines.append(
@@ -358,7 +405,13 @@ class DonorWorld:
                 "amount": amount,
                 "resources": have,
             }
-            if c.trace_length > 0:
+            if c.trace_length > 0 and not valid and self.authors:
+                # The notebook appends no entry for an invalid amount: the donor's trace is
+                # the copy of the recipient's made at the start of the round (cell 14, line 23;
+                # cell 13, lines 166-182), or its own in a game's first round.
+                if round_no > 1:
+                    self.traces[donor] = list(traces_before[recipient])[: c.trace_length]
+            elif c.trace_length > 0:
                 self.traces[donor] = [entry, *traces_before[recipient]][: c.trace_length]
             recorder.emit(
                 OutcomeEvent,
@@ -409,7 +462,12 @@ class DonorWorld:
             return
         if generation >= c.generations:
             return
-        scores = {aid: float(np.mean(self.game_scores[aid])) for aid in self.alive}
+        if self.authors:
+            # total_final_score = sum(agent.resources for _ in range(2)): twice the final
+            # resources of the generation's last game (cell 14, line 96; cell 19, lines 1-3).
+            scores = {aid: 2.0 * self.game_scores[aid][-1] for aid in self.alive}
+        else:
+            scores = {aid: float(np.mean(self.game_scores[aid])) for aid in self.alive}
         tie_break = rng.permutation(len(self.alive))
         ranked = sorted(
             range(len(self.alive)), key=lambda i: (-scores[self.alive[i]], int(tie_break[i]))
@@ -486,9 +544,13 @@ class DonorWorld:
         self.elders = [dict(e) for e in state["elders"]]
 
 
-def _trace_text(entry: Mapping[str, Any]) -> str:
+def _trace_text(entry: Mapping[str, Any], authors: bool = False) -> str:
     r, donor, recipient = entry["round"], entry["donor"], entry["recipient"]
     amount, had = float(entry["amount"]), float(entry["resources"])
+    if authors and entry["action"] != "punish":
+        # cell 13, lines 101 and 115 (a donor with nothing counts as giving 100 %)
+        percent = 100 * (amount / had if had > 0 else 1.0)
+        return f"In round {r}, {donor} donated {percent:.2f}% of their resources to {recipient}."
     share = f"{amount / had:.0%}" if had > 0 else "0%"
     if entry["action"] == "invalid":
         return (
