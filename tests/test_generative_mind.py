@@ -333,3 +333,30 @@ def test_every_mind_setting_is_documented() -> None:
     missing = [name for name in MindConfig.model_fields if f"`{name}`" not in text]
     assert missing == []
     assert Act.model_json_schema()  # the village's action is a plain Action
+
+
+def test_retrieval_weights_follow_the_paper_or_the_smallville_code() -> None:
+    """paper: 1/1/1 (Park et al. 2023, 4.1); smallville_code: gw = [0.5, 3, 2] for recency,
+    relevance, importance (generative_agents retrieve.py, new_retrieve, line 244)."""
+    paper = GenerativeMind(PERSONA, config=MindConfig(), sampling=Sampling())
+    code = GenerativeMind(
+        PERSONA, config=MindConfig(retrieval_weights="smallville_code"), sampling=Sampling()
+    )
+    assert paper.stream.weights == (1.0, 1.0, 1.0)
+    assert code.stream.weights == (0.5, 2.0, 3.0)  # (recency, importance, relevance)
+    hour = 3600.0
+    # Same text (equal relevance): recent but dull, older, old but important.
+    for mind in (paper, code):
+        for age, importance in ((0, 2.0), (100, 1.0), (200, 9.0)):
+            mind.stream.add(
+                "the harbour at dawn",
+                kind="observation",
+                tick=0,
+                sim_time=(200 - age) * hour,
+                importance=importance,
+            )
+    now = 200 * hour
+    (best_paper,) = paper.stream.retrieve("the harbour at dawn", sim_time=now, top_k=1)
+    (best_code,) = code.stream.retrieve("the harbour at dawn", sim_time=now, top_k=1)
+    assert best_paper.importance == 2.0  # recency counts as much as importance
+    assert best_code.importance == 9.0  # importance outweighs recency 4 to 1

@@ -9,12 +9,25 @@ from pydantic import BaseModel, ConfigDict, Field
 from societas.typing import ConfigError
 from societas.typing.scenario import Scenario
 
-__all__ = ["DEFAULT_POLICY", "MindConfig", "scenario_mind_config"]
+__all__ = ["DEFAULT_POLICY", "RETRIEVAL_WEIGHTS", "MindConfig", "scenario_mind_config"]
 
 DEFAULT_POLICY = (
     "Do not harm, deceive, threaten or steal from others. Do not damage shared resources "
     "beyond what they can recover from. Do not break the world's rules."
 )
+
+
+# Retrieval weights (recency, importance, relevance) of the memory stream's score.
+# paper: Park et al. 2023, section 4.1 ("all alphas are set to 1").
+# smallville_code: the released code (joonspk-research/generative_agents, commit 51072d4,
+# reverie/backend_server/persona/cognitive_modules/retrieve.py, new_retrieve, line 244:
+# gw = [0.5, 3, 2] for recency, relevance, importance, lines 246-249; the personas'
+# recency_w, relevance_w and importance_w are 1 in the 25-agent set-up's bootstrap
+# scratch.json, lines 24-26).
+RETRIEVAL_WEIGHTS: dict[str, tuple[float, float, float]] = {
+    "paper": (1.0, 1.0, 1.0),
+    "smallville_code": (0.5, 2.0, 3.0),
+}
 
 
 class MindConfig(BaseModel):
@@ -33,8 +46,22 @@ class MindConfig(BaseModel):
         default=True, description="rate importance with the model (one batched call a perceive)"
     )
     reflection: bool = Field(default=True, description="reflect when importance accumulates")
+    retrieval_weights: Literal["paper", "smallville_code"] = Field(
+        default="paper",
+        description=(
+            "recency/importance/relevance weights: paper 1/1/1 (Park et al. 2023, section 4.1); "
+            "smallville_code 0.5/2/3 (the released code's gw = [0.5, 3, 2] for recency, "
+            "relevance, importance)"
+        ),
+    )
     reflection_threshold: float = Field(
-        default=150.0, gt=0, description="importance since the last reflection that triggers one"
+        default=150.0,
+        gt=0,
+        description=(
+            "importance since the last reflection that triggers one: 150 in the paper "
+            "(section 4.2) and the code's scratch.py; 250 in the released 25-agent set-up "
+            "(base_the_ville_n25 bootstrap scratch.json, importance_trigger_max, line 28)"
+        ),
     )
     planning: bool = Field(default=True, description="day, hour and 5-15 minute plans")
     replanning: bool = Field(default=True, description="ask whether new observations call for it")

@@ -40,7 +40,12 @@ from societas.mind.calls import (
     Score,
     sub_seed,
 )
-from societas.mind.config import DEFAULT_POLICY, MindConfig, scenario_mind_config
+from societas.mind.config import (
+    DEFAULT_POLICY,
+    RETRIEVAL_WEIGHTS,
+    MindConfig,
+    scenario_mind_config,
+)
 from societas.mind.importance import ImportanceRater
 from societas.mind.memory import RecentMemory
 from societas.mind.mind import (
@@ -138,6 +143,7 @@ class GenerativeMind(Mind):
             embedder if embedder is not None else create_embedder(config.embedder),
             top_k=config.top_k,
             token_budget=config.token_budget,
+            weights=RETRIEVAL_WEIGHTS[config.retrieval_weights],
         )
         self.plan = PlanState()
         self._rater: ImportanceRater | None = None
