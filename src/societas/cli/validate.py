@@ -1,4 +1,15 @@
-"""``societas validate cascades``: simulate real rumour cascades and compare the distributions.
+"""``societas validate NAME``: published set-ups run here, beside the published values.
+
+``govsim``, ``donor``, ``wealth``: the set-up of ``societas/experiments/published.yaml`` as a
+resumable, replayable sweep (``societas.experiments.validation``), then a table: metric, ours
+(mean and 95 % CI), published value, model, source, verdict.
+
+``oasis``: the social scenario on OASIS's real follow graph of False_Business_0 with its
+source tweet, 3 minutes a tick, compared with the real propagation by OASIS's normalised RMSE
+of scale, depth and max breadth over the first 150 minutes
+(``societas.analysis.oasis_propagation``).
+
+``cascades``: simulate real rumour cascades and compare the distributions.
 
 For each real cascade of the Twitter15/16 sample shipped by OASIS (``all_topics.csv``; or a
 random sample of them) the social scenario runs once, seeded with that rumour's text, its
@@ -20,7 +31,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["app", "simulate_cascades", "validate_cascades_command"]
+__all__ = ["app", "simulate_cascades", "simulate_oasis", "validate_cascades_command"]
 
 # The shared data folder sits beside the repository on our machines; pass --data elsewhere.
 _CANDIDATES = (
@@ -28,6 +39,7 @@ _CANDIDATES = (
     Path(__file__).resolve().parents[4] / "shared/data/oasis/all_topics.csv",
 )
 DEFAULT_DATA = next((p for p in _CANDIDATES if p.is_file()), _CANDIDATES[0])
+TOPIC = "False_Business_0"
 
 _out = Console()
 _err = Console(stderr=True, soft_wrap=True)
@@ -57,6 +69,7 @@ def simulate_cascades(
     from societas.scenarios.social import SeedPost, SocialConfig, SocialScenario
 
     scenario = SocialScenario()
+    real_sizes = _real_sizes(real)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="societas-validate-") as tmp:
         base = out if out is not None else Path(tmp)
@@ -88,13 +101,28 @@ def simulate_cascades(
                     "topic_name": r["topic_name"],
                     "label": bool(r["label"]),
                     "num_users": int(r["num_users"]),
-                    "real_size": int(r["num_users"]),
+                    "real_size": real_sizes.get(str(r["topic_name"]), int(r["num_users"])),
                     "real_depth": int(r["max_depth"]),
                     "sim_size": int(metrics["seed0_size"]),
                     "sim_depth": int(metrics["seed0_depth"]),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _real_sizes(real: pd.DataFrame) -> dict[str, int]:
+    """The final size of each cascade whose real series is in the shared data (the users
+    reached through reposts, e.g. 104 for False_Business_0 where all_topics.csv says 130)."""
+    import json
+
+    out: dict[str, int] = {}
+    for path in DEFAULT_DATA.parent.glob("*_real_series.json"):
+        data = json.loads(path.read_text())
+        for topic in real["topic_name"].astype(str):
+            series = data.get(f"scale__{topic}")
+            if isinstance(series, list) and series:
+                out[topic] = int(series[-1])
+    return out
 
 
 def _fmt(x: float) -> str:
@@ -191,9 +219,243 @@ def print_comparison(result: pd.DataFrame, compare: Any) -> None:
     _out.print(spread)
 
 
+def print_validation(table: pd.DataFrame, title: str, note: str) -> None:
+    out = Table(title=title, show_lines=False)
+    for col in ("condition", "metric", "n", "ours (mean, 95% CI)", "published", "model"):
+        out.add_column(col, justify="left" if col in ("condition", "metric", "model") else "right")
+    out.add_column("src")
+    out.add_column("verdict")
+    sources: list[str] = []
+    for r in table.to_dict("records"):
+        if r["source"] not in sources:
+            sources.append(str(r["source"]))
+        ours = (
+            f"{_fmt(r['mean'])} [{_fmt(r['ci95_low'])}, {_fmt(r['ci95_high'])}]" if r["n"] else "-"
+        )
+        out.add_row(
+            str(r["condition"]),
+            str(r["metric"]),
+            str(r["n"]),
+            ours,
+            _fmt(float(r["published"])),
+            str(r["model"]),
+            f"[{sources.index(str(r['source'])) + 1}]",
+            str(r["verdict"]),
+        )
+    _out.print(out)
+    for k, source in enumerate(sources, 1):
+        _out.print(f"[{k}] {source}", soft_wrap=True)
+    if note:
+        _out.print(note, soft_wrap=True)
+
+
+def _sweep_command(name: str) -> Any:
+    def command(
+        model: Annotated[
+            str | None, typer.Option("--model", help="Model spec (scripted, local, openai:...).")
+        ] = None,
+        seeds: Annotated[int, typer.Option("--seeds", help="Runs per condition.")] = 5,
+        out: Annotated[
+            Path | None,
+            typer.Option("--out", "-o", help="Experiment directory (default: experiments/).."),
+        ] = None,
+        sets: Annotated[
+            list[str] | None,
+            typer.Option("--set", help="A setting for every run, KEY=VALUE (repeatable)."),
+        ] = None,
+        replay_from: Annotated[
+            Path | None,
+            typer.Option("--replay-from", help="Replay a finished validation from its caches."),
+        ] = None,
+        parallel: Annotated[int, typer.Option("--parallel", help="Worker processes.")] = 1,
+    ) -> None:
+        from societas.cli.main import errors
+        from societas.experiments.validation import run_validation
+
+        with errors():
+            directory = out or Path("experiments") / f"validate-{name}"
+            result, table, published = run_validation(
+                name,
+                out=directory,
+                model=model,
+                seeds=seeds,
+                sets=sets,
+                replay_from=replay_from,
+                parallel=parallel,
+            )
+            table.to_csv(directory / "validation.csv", index=False)
+            print_validation(table, f"validate {name}: ours beside the published values", "")
+            _out.print(published.note, soft_wrap=True)
+            _err.print(
+                f"runs in {directory} (started {result.started}, resumed {result.resumed}, "
+                f"skipped {result.skipped}); table in {directory / 'validation.csv'}"
+            )
+            if result.failed:
+                for job, message in result.failed:
+                    _err.print(f"[red]failed[/]: {job.condition} seed {job.seed}: {message}")
+                raise typer.Exit(1)
+
+    command.__doc__ = f"Run the published {name} set-up and set ours beside its values."
+    return command
+
+
+def simulate_oasis(
+    *,
+    data_dir: Path,
+    model: str,
+    seeds: int,
+    ticks: int,
+    minutes_per_tick: float,
+    out: Path,
+    settings: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """The social scenario on False_Business_0's follow graph, once per seed; NRMSE rows."""
+    from societas.analysis.oasis_propagation import (
+        METRICS,
+        load_real_series,
+        nrmse,
+        propagation_series,
+        repost_tree,
+    )
+    from societas.engine import RunOptions, prepare_resume, prepare_run, run_sync
+    from societas.scenarios.social import SeedPost, SocialConfig, SocialScenario
+    from societas.store import DB_NAME, RunStore
+    from societas.typing import OutcomeEvent
+
+    topics = pd.read_csv(data_dir / "all_topics.csv")
+    row = topics[topics["topic_name"] == TOPIC].iloc[0]
+    users = pd.read_csv(data_dir / f"{TOPIC}.csv")
+    root = int(users.index[users["user_id"] == row["root_user"]][0])
+    real = load_real_series(data_dir / "false_business_0_real_series.json", TOPIC)
+    scenario = SocialScenario()
+    rows: list[dict[str, Any]] = []
+    for seed in range(seeds):
+        config = SocialConfig.model_validate(
+            {
+                "graph_file": str(data_dir / f"{TOPIC}.csv"),
+                "agents": len(users),
+                "mode": "archetype",
+                "ticks": ticks,
+                "minutes_per_tick": minutes_per_tick,
+                "seeds": [
+                    SeedPost(
+                        text=str(row["source_tweet"])[:1000],
+                        label="true" if bool(row["label"]) else "false",
+                        topic=str(row["topic_category"]),
+                        author=root,
+                    ).model_dump()
+                ],
+                **(settings or {}),
+            }
+        )
+        run_dir = out / f"seed{seed}"
+        status = None
+        if (run_dir / DB_NAME).exists():
+            with RunStore.open(run_dir, readonly=True) as store:
+                status = store.run_info()["status"]
+        if status != "completed":
+            handle = (
+                prepare_resume(run_dir, scenario)
+                if status is not None
+                else prepare_run(scenario, config, RunOptions(model=model, seed=seed), run_dir)
+            )
+            run_sync(handle)
+        with RunStore.open(run_dir, readonly=True) as store:
+            events = store.events()
+        seed_rec = next(e.data for e in events if isinstance(e, OutcomeEvent) and e.phase == "seed")
+        tree = repost_tree(
+            events,
+            source_post=int(seed_rec["post_id"]),
+            root_author=int(seed_rec["author"]),
+            minutes_per_tick=minutes_per_tick,
+        )
+        series = propagation_series(tree)
+        for metric in METRICS:
+            rows.append(
+                {
+                    "condition": TOPIC,
+                    "seed": seed,
+                    "metric": f"nrmse_{metric}",
+                    "value": nrmse(series[metric], real[metric]),
+                }
+            )
+        rows.append(
+            {"condition": TOPIC, "seed": seed, "metric": "reposts", "value": float(tree.reposts)}
+        )
+    return pd.DataFrame(rows)
+
+
+def validate_oasis_command(
+    data: Annotated[
+        Path, typer.Option("--data", help="Folder with OASIS's all_topics.csv and the cascade.")
+    ] = DEFAULT_DATA.parent,
+    model: Annotated[str, typer.Option("--model", help="Model spec.")] = "scripted",
+    seeds: Annotated[int, typer.Option("--seeds", help="Runs.")] = 3,
+    ticks: Annotated[int, typer.Option("--ticks", help="Ticks (150 minutes at 3 a tick).")] = 50,
+    minutes_per_tick: Annotated[
+        float, typer.Option("--minutes-per-tick", help="OASIS: 3 minutes a time step.")
+    ] = 3.0,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run directory (resumed if it exists).")
+    ] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="A social setting for every run, KEY=VALUE (repeatable)."),
+    ] = None,
+) -> None:
+    """Run False_Business_0 on OASIS's real follow graph; NRMSE as OASIS's result_ana_mse.py."""
+    from societas.cli.main import errors
+    from societas.experiments.validation import compare, load_published
+    from societas.scenarios.loader import parse_override
+    from societas.typing import ConfigError
+
+    with errors():
+        if seeds < 1 or ticks < 1 or minutes_per_tick <= 0:
+            raise ConfigError(
+                "validate oasis",
+                "--seeds/--ticks/--minutes-per-tick",
+                "seeds >= 1, ticks >= 1, minutes per tick > 0",
+                (seeds, ticks, minutes_per_tick),
+            )
+        for name in ("all_topics.csv", f"{TOPIC}.csv", "false_business_0_real_series.json"):
+            if not (data / name).is_file():
+                raise ConfigError("--data", str(data / name), "OASIS's data file", None)
+        settings: dict[str, Any] = {}
+        for item in sets or []:
+            keys, value = parse_override(item)
+            node = settings
+            for part in keys[:-1]:
+                node = node.setdefault(part, {})
+            node[keys[-1]] = value
+        directory = out or Path("experiments") / "validate-oasis"
+        runs = simulate_oasis(
+            data_dir=data,
+            model=model,
+            seeds=seeds,
+            ticks=ticks,
+            minutes_per_tick=minutes_per_tick,
+            out=directory,
+            settings=settings,
+        )
+        published = load_published("oasis")
+        table = compare(runs, published)
+        extra = Table(title=f"{TOPIC}: per metric, mean over {seeds} runs")
+        for col in ("metric", "mean", "min", "max"):
+            extra.add_column(col, justify="right")
+        for metric, group in runs.groupby("metric", sort=True):
+            v = group["value"].astype(float)
+            extra.add_row(str(metric), _fmt(v.mean()), _fmt(v.min()), _fmt(v.max()))
+        _out.print(extra)
+        print_validation(table, "validate oasis: ours beside OASIS", published.note)
+        runs.to_csv(directory / "nrmse.csv", index=False)
+
+
 @app.callback()
 def _validate() -> None:
     """Compare simulations with real data."""
 
 
 app.command(name="cascades")(validate_cascades_command)
+app.command(name="oasis")(validate_oasis_command)
+for _name in ("govsim", "donor", "wealth"):
+    app.command(name=_name)(_sweep_command(_name))

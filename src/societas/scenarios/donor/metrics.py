@@ -9,7 +9,9 @@ Per generation g (1-based; see docs/scenarios/donor.md):
   gen{g}_punishments       decisions that punished with a positive amount;
   gen{g}_punishment_spent  units donors spent on punishment.
 Overall: final_mean_resources (the last generation's mean resources), mean_donation_fraction
-(over all decisions), punishments, punishment_spent, invalid_action_rate (amounts above what
+(over all decisions), punishments, punishment_spent, punishment_rate (punishments per
+donor decision: the share of encounters with a punishment, as the paper's Figure 5 caption
+counts), invalid_action_rate (amounts above what
 the donor had), generations_played, fallback_rate, llm_calls, invalid_answer_rate.
 """
 
@@ -76,6 +78,9 @@ def donor_metrics(config: DonorConfig, events: Sequence[Event]) -> dict[str, flo
             "mean_donation_fraction": float(np.mean(all_fractions)) if all_fractions else 0.0,
             "punishments": float(sum(punish_count.values())),
             "punishment_spent": float(sum(punish_spent.values())),
+            "punishment_rate": (
+                float(sum(punish_count.values())) / decisions if decisions else 0.0
+            ),
             "invalid_action_rate": invalid / decisions if decisions else 0.0,
             "generations_played": float(len(games)),
             "fallback_rate": fallbacks / len(actions) if actions else 0.0,

@@ -119,6 +119,15 @@ class SocialConfig(BaseModel):
 
     agents: int = Field(default=50, ge=2, le=10_000_000, description="number of users")
     ticks: int = Field(default=10, ge=1, le=10_000, description="ticks (hours) to simulate")
+    minutes_per_tick: float = Field(
+        default=60.0,
+        gt=0.0,
+        le=1440.0,
+        description=(
+            "minutes one tick stands for in propagation series (OASIS: 3); activation "
+            "probabilities stay per tick"
+        ),
+    )
     mode: Literal["agents", "archetype"] = Field(
         default="agents",
         description=f"agents: every user a full mind (at most {MAX_AGENTS_MODE}); "
