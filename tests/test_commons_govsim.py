@@ -311,4 +311,13 @@ def test_scripted_govsim_run_end_to_end(run_commons: Callable[..., Path]) -> Non
         harvest = [e.data for e in events if isinstance(e, OutcomeEvent) and e.phase == "harvest"]
         assert [d["limit"] for d in agree] == [d["threshold"] for d in harvest]
         stored = store.final_metrics()
-        assert stored == pytest.approx(commons_metrics(CommonsConfig(months=3), events))
+        recomputed = commons_metrics(CommonsConfig(months=3), events)
+        assert {k: stored[k] for k in recomputed} == pytest.approx(recomputed)
+
+
+def test_over_usage_against_the_groups_whole_sustainable_take() -> None:
+    config = CommonsConfig(months=12)
+    events = [outcome(1, {"a": 60, "b": 30, "c": 10, "d": 0, "e": 0}, 0)]
+    m = commons_metrics(config, events)
+    assert m["over_usage_group"] == pytest.approx(1 / 5)  # only a asked for more than 50
+    assert m["over_usage"] == pytest.approx(2 / 5)  # a and b above f = 10

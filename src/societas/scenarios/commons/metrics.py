@@ -18,7 +18,10 @@ and docs/validation.md):
                     the collapse included (the paper's "percentage of actions"; GovSim's
                     repository has no code for it, see docs/validation.md for the reading);
   over_usage_surviving  the same over the months before the collapse only (this scenario's
-                    reading before 0.2; over the one month played when it collapsed in month 1).
+                    reading before 0.2; over the one month played when it collapsed in month 1);
+  over_usage_group  the share of agent-months whose request exceeded the group's whole
+                    sustainable take (50 of 100 tons), every month played: a third reading of
+                    the paper's f(t), which its section 2 defines for the group.
 
 The population may change (a newcomer, add/remove interventions): each month counts the agents
 that took part in it (the keys of its ``wanted``), with the f(t) the world computed for them
@@ -66,6 +69,7 @@ def commons_metrics(config: CommonsConfig, events: Sequence[Event]) -> dict[str,
     before_collapse = played if collapsed_at is None else collapsed_at - 1
     over_usage = _over_usage(config, months)
     over_usage_surviving = _over_usage(config, months[: max(1, before_collapse)])
+    over_usage_group = _over_usage(config, months, per_agent=False)
 
     decisions = [e for e in events if isinstance(e, ActionEvent)]
     fallbacks = sum(1 for e in events if isinstance(e, DecisionFallback))
@@ -80,6 +84,7 @@ def commons_metrics(config: CommonsConfig, events: Sequence[Event]) -> dict[str,
         "equality": equality,
         "over_usage": over_usage,
         "over_usage_surviving": over_usage_surviving,
+        "over_usage_group": over_usage_group,
         "final_stock": final_stock,
         "months_played": float(played),
         "fallback_rate": fallbacks / len(decisions) if decisions else 0.0,
@@ -90,16 +95,20 @@ def commons_metrics(config: CommonsConfig, events: Sequence[Event]) -> dict[str,
     }
 
 
-def _over_usage(config: CommonsConfig, months: Sequence[dict[str, Any]]) -> float:
-    """Share of agent-months whose request exceeded that month's f(t)."""
+def _over_usage(
+    config: CommonsConfig, months: Sequence[dict[str, Any]], *, per_agent: bool = True
+) -> float:
+    """Share of agent-months whose request exceeded that month's f(t): the per-agent share
+    (``per_agent``), else the group's whole sustainable take stock - stock / regen."""
     over = checks = 0
     for d in months:
         wanted = d["wanted"]
-        threshold = (
-            int(d["threshold"])
-            if "threshold" in d
-            else config.threshold(int(d["stock_before"]), len(wanted))
-        )
+        if not per_agent:
+            threshold = config.threshold(int(d["stock_before"]), 1)
+        elif "threshold" in d:
+            threshold = int(d["threshold"])
+        else:
+            threshold = config.threshold(int(d["stock_before"]), len(wanted))
         for aid in wanted:
             checks += 1
             over += int(int(wanted[aid]) > threshold)
