@@ -46,7 +46,7 @@ def digest(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("runs")
-    make_run(root / "commons", "commons", "months=4")
+    make_run(root / "commons", "commons", "months=4", "protocol=societas")
     make_run(root / "nested" / "donor", "donor", "generations=2")
     make_run(root / "wealth", "wealth", "agents=200", "steps=5")
     return root
