@@ -222,6 +222,37 @@ def resume(
         _finish(handle, quiet)
 
 
+@app.command()
+def branch(
+    run_dir: Annotated[Path, typer.Argument(help="The parent run directory.")],
+    at: Annotated[int, typer.Option("--at", help="First tick of the branch (1..done).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The branch's run directory.")],
+    sets: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="World setting changed at tick --at, KEY=VALUE."),
+    ] = None,
+    message: Annotated[
+        str | None, typer.Option("--message", help="News told to every agent at tick --at.")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Override the model.")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """A paired counterfactual: ticks before --at copied from RUN, then the change."""
+    from societas.experiments.branch import branch_run
+
+    with errors():
+        branch_run(run_dir, at=at, out=out, sets=sets or [], message=message)
+        with RunStore.open(out, readonly=True) as store:
+            name = str(store.run_info()["scenario"])
+        handle = prepare_resume(out, get_scenario(name), model=model, api_key=api_key)
+        err_console.print(
+            Text(f"branch of {run_dir} at tick {at} in {out}; running from tick {at}"),
+            highlight=False,
+        )
+        _finish(handle, quiet)
+
+
 def _summary(run_dir: Path) -> dict[str, Any]:
     with RunStore.open(run_dir, readonly=True) as store:
         info = store.run_info()
