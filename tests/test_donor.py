@@ -22,19 +22,13 @@ from societas.scenarios.donor.metrics import donor_metrics
 from societas.scenarios.donor.scripted import Rule, donor_policy
 from societas.scenarios.donor.world import DonorWorld, authors_round_pairs, round_pairs
 from societas.store import RunStore
+from societas.testing.context import RecordingContext
 from societas.typing import Action, Event, LLMRequest, Observation, OutcomeEvent, ReflectionEvent
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-class ListRecorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def emit(self, event_type: type, /, **fields: Any) -> int:
-        self.events.append((event_type.__name__, fields))
-        return len(self.events) - 1
-
+class ListRecorder(RecordingContext):
     def outcomes(self, phase: str) -> list[dict[str, Any]]:
         return [f["data"] for k, f in self.events if k == "OutcomeEvent" and f["phase"] == phase]
 
@@ -60,14 +54,15 @@ def play(
     """One tick: every phase's observations, decisions by ``policy``, resolution."""
     seen: dict[str, dict[str, Observation]] = {}
     for phase in w.phases(tick):
-        obs = {a: w.observe(a, tick, phase) for a in w.agent_ids()}
+        obs = {a: phase.observation(a, tick) for a in w.agent_ids()}
         live = {a: o for a, o in obs.items() if o is not None}
         seen[phase.name] = live
         if phase.name == "strategy":
             actions: dict[str, Action] = {a: WriteStrategy(strategy=f"plan of {a}") for a in live}
         else:
             actions = {a: policy(o) for a, o in live.items()}
-        w.resolve(tick, phase, actions, rng, rec)
+        rec.tick, rec.rng = tick, rng
+        phase.resolve_actions(actions, rec)
     return seen
 
 
@@ -105,7 +100,7 @@ def test_personas_for_every_generation_with_stable_ids() -> None:
     assert len(ids) == 12 + 9 * 6 == len(set(ids))
     assert ids == config.all_agent_ids()
     assert set(w.agent_ids()) == {f"g1_a{k}" for k in range(1, 13)}
-    assert w.observe("g2_a1", 0, w.donate_phase) is None  # not alive yet
+    assert w.donate_phase.observation("g2_a1", 0) is None  # not alive yet
     assert w.num_ticks() == 10 * 2 * 12
 
 
@@ -119,17 +114,17 @@ def test_payout_with_multiplier_and_resources_never_negative() -> None:
     (donor, recipient), *_ = w.pairs(0)
     seen = play(w, 0, lambda o: Donate(amount=4.0), rng, rec)
     assert set(seen["donate"]) == {donor}  # only the donor decides
-    assert w.resources == {donor: 6.0, recipient: 22.0}  # 10 - 4 and 10 + 3 x 4
+    assert w.state.resources == {donor: 6.0, recipient: 22.0}  # 10 - 4 and 10 + 3 x 4
     out = rec.outcomes("donate")[-1]
     assert (out["given"], out["received"], out["fraction"]) == (4.0, 12.0, 0.4)
     # Asking for more than one has is invalid, as in the authors' code: nothing moves.
     play(w, 1, lambda o: Donate(amount=1000.0), rng, rec)
-    assert w.resources == {donor: 6.0, recipient: 22.0}
+    assert w.state.resources == {donor: 6.0, recipient: 22.0}
     assert rec.outcomes("donate")[-1]["valid"] is False
     play(w, 2, give_share(1.0), rng, rec)  # giving everything leaves exactly 0
-    assert w.resources[donor] == 0.0
-    assert w.resources[recipient] == 22.0 + 18.0
-    assert min(w.resources.values()) >= 0
+    assert w.state.resources[donor] == 0.0
+    assert w.state.resources[recipient] == 22.0 + 18.0
+    assert min(w.state.resources.values()) >= 0
 
 
 def test_everyone_giving_everything_reaches_the_papers_maximum() -> None:
@@ -163,7 +158,7 @@ def test_trace_recurses_through_partners_and_is_capped() -> None:
             for newer, older in itertools.pairwise(t):  # through the partner chain
                 assert newer["recipient"] == older["donor"]
         for o in donors.values():  # the first entry is what this recipient did last
-            recipient = w.names[next(r for d, r in w.pairs(tick) if d == o.agent_id)]
+            recipient = w.name_of(next(r for d, r in w.pairs(tick) if d == o.agent_id))
             assert o.fields["recipient"] == recipient
             if tick > 0:
                 assert o.fields["trace"][0]["donor"] == recipient
@@ -171,8 +166,8 @@ def test_trace_recurses_through_partners_and_is_capped() -> None:
             else:
                 assert f"{recipient} has no previous interactions." in o.text
     assert lengths == [{0}, {1}, {2}, {3}, {3}, {3}]  # 0, 1, 2, then 3 for all later rounds
-    gifts = {(d["round"], w.names[d["donor"]]): d["given"] for d in rec.outcomes("donate")}
-    for t in w.traces.values():  # trace entries report the actual gifts
+    gifts = {(d["round"], w.name_of(d["donor"])): d["given"] for d in rec.outcomes("donate")}
+    for t in w.state.traces.values():  # trace entries report the actual gifts
         for e in t:
             assert e["amount"] == gifts[(e["round"], e["donor"])]
 
@@ -184,7 +179,7 @@ def test_trace_length_one_and_zero() -> None:
         rng = np.random.default_rng(0)
         for tick in range(3):
             play(w, tick, give_share(0.5), rng, rec)
-        obs = [w.observe(a, 3, w.donate_phase) for a in w.agent_ids()]
+        obs = [w.donate_phase.observation(a, 3) for a in w.agent_ids()]
         traces = [o.fields["trace"] for o in obs if o is not None]
         assert {len(t) for t in traces} == {length}
         if length == 0:
@@ -198,8 +193,8 @@ def test_second_game_resets_and_reverses() -> None:
     play(w, 0, give_share(0.5), rng, rec)
     play(w, 1, give_share(0.5), rng, rec)
     assert rec.outcomes("game_end")[0]["game"] == 1
-    assert set(w.resources.values()) == {10.0}  # reset for game 2
-    assert all(t == [] for t in w.traces.values())
+    assert set(w.state.resources.values()) == {10.0}  # reset for game 2
+    assert all(t == [] for t in w.state.traces.values())
     assert w.pairs(2) == [(r, d) for d, r in w.pairs(0)]
     assert [p.name for p in w.phases(2)] == ["donate"]  # no new strategies within a generation
 
@@ -223,21 +218,21 @@ def test_selection_keeps_the_richer_half_and_newcomers_write_strategies() -> Non
     assert set(sel["removed"]) == set(richest[2:])
     assert sel["newcomers"] == ["g2_a1", "g2_a2"]
     assert set(w.agent_ids()) == set(richest[:2]) | {"g2_a1", "g2_a2"}
-    assert w.generation == 2
+    assert w.state.generation == 2
     assert [p.name for p in w.phases(2)] == ["strategy", "donate"]
     survivor = richest[0]
-    assert w.observe(survivor, 2, w.strategy_phase) is None  # survivors keep their strategy
-    newcomer = w.observe("g2_a1", 2, w.strategy_phase)
+    assert w.strategy_phase.observation(survivor, 2) is None  # survivors keep their strategy
+    newcomer = w.strategy_phase.observation("g2_a1", 2)
     assert newcomer is not None
     assert f"plan of {survivor}" in newcomer.text  # the survivors' strategies are transmitted
     assert {e["id"] for e in newcomer.fields["elders"]} == set(richest[:2])
-    assert w.observe(richest[3], 2, w.donate_phase) is None  # the removed are gone
+    assert w.donate_phase.observation(richest[3], 2) is None  # the removed are gone
     seen = play(w, 2, give_share(0.5), rng, rec)
     assert set(seen["strategy"]) == {"g2_a1", "g2_a2"}
     strategies = [(k, f) for k, f in rec.events if k == "ReflectionEvent"]
     assert [f["actor"] for _, f in strategies][-2:] == ["g2_a1", "g2_a2"]
     assert all(f["phase"] == "strategy" for _, f in strategies)
-    assert w.strategies[survivor] == f"plan of {survivor}"
+    assert w.state.strategies[survivor] == f"plan of {survivor}"
 
 
 def test_selection_ties_are_broken_by_the_rng() -> None:
@@ -258,17 +253,17 @@ def test_costly_punishment_costs_x_and_takes_loss_times_x() -> None:
     rng = np.random.default_rng(0)
     (donor, recipient), *_ = w.pairs(0)
     play(w, 0, lambda o: DonateOrPunish(choice="punish", amount=3.0), rng, rec)
-    assert w.resources == {donor: 7.0, recipient: 4.0}  # spends 3, takes 2 x 3
+    assert w.state.resources == {donor: 7.0, recipient: 4.0}  # spends 3, takes 2 x 3
     out = rec.outcomes("donate")[-1]
     assert (out["punish_spent"], out["punish_taken"], out["given"]) == (3.0, 6.0, 0.0)
     assert out["fraction"] == 0.0  # a punishment is no donation
     # round 2: the other donates; round 3: punishing beyond what the recipient has stops at 0
     play(w, 1, lambda o: DonateOrPunish(choice="donate", amount=0.0), rng, rec)
     play(w, 2, lambda o: DonateOrPunish(choice="punish", amount=5.0), rng, rec)
-    assert w.resources == {donor: 2.0, recipient: 0.0}
-    obs = w.observe(recipient, 3, w.donate_phase)
+    assert w.state.resources == {donor: 2.0, recipient: 0.0}
+    obs = w.donate_phase.observation(recipient, 3)
     assert obs is not None
-    assert f"{w.names[donor]} spent 5 units" in obs.text
+    assert f"{w.name_of(donor)} spent 5 units" in obs.text
 
 
 def test_snapshot_restore_continues_identically() -> None:
@@ -561,7 +556,7 @@ def test_authors_newcomers_see_strategies_without_names_or_scores() -> None:
     text = next(iter(seen.values())).text
     for aid in selection["survivors"]:
         assert f"- plan of {aid}" in text
-        assert w.names[aid] not in text
+        assert w.name_of(aid) not in text
     assert "(" not in text.split("final scores.")[1]  # no "(score)" beside a strategy
 
 
@@ -573,7 +568,7 @@ def test_authors_invalid_amount_copies_the_recipients_trace() -> None:
     play(w, 1, give_share(0.5), rng, rec)
     cheat = w.pairs(2)[0][0]
     recipient = w.pairs(2)[0][1]
-    before = list(w.traces[recipient])
+    before = list(w.state.traces[recipient])
 
     def policy(o: Observation) -> Action:
         if o.agent_id == cheat:
@@ -583,6 +578,17 @@ def test_authors_invalid_amount_copies_the_recipients_trace() -> None:
     play(w, 2, policy, rng, rec)
     invalid = [d for d in rec.outcomes("donate") if not d["valid"]]
     assert [d["donor"] for d in invalid] == [cheat]
-    assert w.traces[cheat] == before  # no entry of its own (cell 13, lines 166-182)
+    assert w.state.traces[cheat] == before  # no entry of its own (cell 13, lines 166-182)
     text = "\n".join(o.text for o in play(w, 3, give_share(0.5), rng, rec)["donate"].values())
     assert "tried to give more" not in text
+
+
+def test_a_snapshot_written_before_the_kit_port_restores() -> None:
+    w = world(agents=4, rounds=4, generations=2)
+    rng = np.random.default_rng(1)
+    for tick in range(5):
+        play(w, tick, give_share(0.4), rng, ListRecorder())
+    old_format = w.state.model_dump(mode="json")  # what the world snapshotted before 0.2
+    fresh = world(agents=4, rounds=4, generations=2)
+    fresh.restore(old_format)
+    assert fresh.state == w.state

@@ -26,14 +26,25 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import Field
 
+from societas.kit import (
+    Action,
+    ConfigError,
+    Observation,
+    OutcomeEvent,
+    Persona,
+    Phase,
+    PhaseContext,
+    ReflectionEvent,
+    State,
+    World,
+)
+from societas.kit import WorldState as WorldStateEvent
 from societas.scenarios.donor.actions import Donate, DonateOrPunish, WriteStrategy
 from societas.scenarios.donor.config import DonorConfig
-from societas.typing import Action, Observation, OutcomeEvent, ReflectionEvent
-from societas.typing import WorldState as WorldStateEvent
-from societas.typing.scenario import Percept, PhaseSpec, Recorder
 
-__all__ = ["DonorWorld", "authors_round_pairs", "round_pairs"]
+__all__ = ["DonorState", "DonorWorld", "authors_round_pairs", "round_pairs"]
 
 A = TypeVar("A", bound=Action)
 
@@ -41,6 +52,8 @@ STRATEGY_INSTRUCTION = (
     "Think briefly about what makes a strategy successful in this game, then describe your "
     "strategy without explanation in one sentence that starts: My strategy will be"
 )
+
+FALLBACK_REASON = "fallback: no valid decision"
 
 # Tolerance for an amount equal to the donor's resources up to floating-point noise.
 _EPS = 1e-9
@@ -102,31 +115,63 @@ def _fmt(x: float) -> str:
     return "0" if text in ("", "-0") else text
 
 
-class DonorWorld:
-    def __init__(
-        self, config: DonorConfig, names: Mapping[str, str], rng: np.random.Generator
-    ) -> None:
-        self.config = config
-        self.names = dict(names)
-        self.generation = 1
-        first = [config.agent_id(1, k + 1) for k in range(config.agents)]
-        self.alive: list[str] = []
-        self.groups: tuple[list[str], list[str]] = ([], [])
-        self.resources: dict[str, float] = {}
-        self.traces: dict[str, list[dict[str, Any]]] = {}
-        self.game_scores: dict[str, list[float]] = {}
-        self.strategies: dict[str, str] = {}
-        self.pending: list[str] = []
-        self.elders: list[dict[str, Any]] = []
-        self._start_generation(first, rng)
+class DonorState(State):
+    """The population and its game: who is alive, the two halves, resources, traces, each
+    agent's final resources per game, strategies, who still has to write one, and the
+    survivors' strategies shown to newcomers."""
+
+    generation: int = 1
+    alive: list[str] = Field(default_factory=list)
+    groups: tuple[list[str], list[str]] = ([], [])
+    resources: dict[str, float] = Field(default_factory=dict)
+    traces: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    game_scores: dict[str, list[float]] = Field(default_factory=dict)
+    strategies: dict[str, str] = Field(default_factory=dict)
+    pending: list[str] = Field(default_factory=list)
+    elders: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class DonorWorld(World[DonorConfig, DonorState]):
+    # Generations, halves and pairings are fixed at the start; only the payoffs may change.
+    fixed_settings = frozenset(DonorConfig.model_fields) - {"multiplier", "punishment_loss"}
+
+    def setup(self, rng: np.random.Generator) -> None:
+        c = self.config
+        schedule = {
+            c.agent_id(g, k + 1)
+            for g in range(1, c.generations + 1)
+            for k in range(c.agents if g == 1 else c.newcomers)
+        }
+        unknown = [a for a in self.members if a not in schedule]
+        if unknown:
+            raise ConfigError(
+                "personas", "id", "an agent of the donor schedule (e.g. g1_a1)", unknown
+            )
+        self._start_generation([c.agent_id(1, k + 1) for k in range(c.agents)], rng)
+        self.reconfigured()
+
+    def reconfigured(self) -> None:
         self.rules_text = self._rules()
-        self.strategy_phase = PhaseSpec(
-            name="strategy", action_model=WriteStrategy, instruction=STRATEGY_INSTRUCTION
+        self.strategy_phase = Phase(
+            name="strategy",
+            action_model=WriteStrategy,
+            instruction=STRATEGY_INSTRUCTION,
+            observe=self._observe_strategy,
+            resolve=self._strategies,
+            fallback=WriteStrategy(strategy=""),
         )
-        self.donate_phase = PhaseSpec(
+        punish = self.config.punishment
+        self.donate_phase = Phase(
             name="donate",
-            action_model=DonateOrPunish if config.punishment else Donate,
+            action_model=DonateOrPunish if punish else Donate,
             instruction=self._donate_instruction(),
+            observe=self._observe_donor,
+            resolve=self._donate,
+            fallback=(
+                DonateOrPunish(choice="donate", amount=0.0, reason=FALLBACK_REASON)
+                if punish
+                else Donate(amount=0.0, reason=FALLBACK_REASON)
+            ),
         )
 
     # -- static text (first in every prompt, identical for all agents) -------------------
@@ -193,44 +238,41 @@ class DonorWorld:
     def pairs(self, tick: int) -> list[tuple[str, str]]:
         _, game, round_no = self.position(tick)
         if self.authors:
-            return authors_round_pairs(self.groups, round_no, game)
-        return round_pairs(self.groups, round_no, game)
+            return authors_round_pairs(self.state.groups, round_no, game)
+        return round_pairs(self.state.groups, round_no, game)
 
     # -- World protocol ------------------------------------------------------------------
 
     def agent_ids(self) -> Sequence[str]:
-        return self.alive
+        return self.state.alive
 
     def num_ticks(self) -> int:
         return self.config.generations * self.config.ticks_per_generation
 
-    def sim_time(self, tick: int) -> float:
-        return float(tick)
-
-    def is_over(self) -> bool:
-        return False
-
-    def phases(self, tick: int) -> Sequence[PhaseSpec]:
+    def phases(self, tick: int) -> Sequence[Phase]:
         if tick % self.config.ticks_per_generation == 0:
             return [self.strategy_phase, self.donate_phase]
         return [self.donate_phase]
 
-    def observe(self, agent_id: str, tick: int, phase: PhaseSpec) -> Observation | None:
-        if agent_id not in self.resources:
-            return None  # not alive in this generation
-        if phase.name == "strategy":
-            if agent_id not in self.pending:
-                return None
-            return self._observe_strategy(agent_id, tick)
+    def _observe_strategy(self, agent_id: str, tick: int) -> Observation | None:
+        """Agents new to the population (alive and still without a strategy) write one."""
+        if agent_id not in self.state.resources or agent_id not in self.state.pending:
+            return None
+        return self._strategy_observation(agent_id, tick)
+
+    def _observe_donor(self, agent_id: str, tick: int) -> Observation | None:
+        """This round's donors decide; recipients and agents not alive observe nothing."""
+        if agent_id not in self.state.resources:
+            return None
         for donor, recipient in self.pairs(tick):
             if donor == agent_id:
-                return self._observe_donate(agent_id, recipient, tick)
-        return None  # a recipient this round
+                return self._donate_observation(agent_id, recipient, tick)
+        return None
 
-    def _observe_strategy(self, agent_id: str, tick: int) -> Observation:
-        name = self.names[agent_id]
-        lines = [f"Your name is {name}. This is generation {self.generation}."]
-        if self.elders and self.authors:
+    def _strategy_observation(self, agent_id: str, tick: int) -> Observation:
+        name = self.name_of(agent_id)
+        lines = [f"Your name is {name}. This is generation {self.state.generation}."]
+        if self.state.elders and self.authors:
             # The notebook hands newcomers the survivors' strategies only, no names or scores
             # (cell 20, lines 74 and 79; its prompt, cell 8 lines 31-33, still says "along
             # with their final scores").
@@ -238,17 +280,19 @@ class DonorWorld:
                 "How would you approach the game? Here is the advice of the best-performing "
                 "50% of the previous generation, along with their final scores."
             )
-            lines += [f"- {e['strategy']}" for e in self.elders]
+            lines += [f"- {e['strategy']}" for e in self.state.elders]
             lines.append(
                 "Modify this advice to create your own strategy; think about how you can "
                 "improve on the surviving agents' strategies."
             )
-        elif self.elders:
+        elif self.state.elders:
             lines.append(
                 "Here are the strategies of the best-performing half of the previous "
                 "generation, with their scores (average final units):"
             )
-            lines += [f"- {e['name']} ({_fmt(e['score'])}): {e['strategy']}" for e in self.elders]
+            lines += [
+                f"- {e['name']} ({_fmt(e['score'])}): {e['strategy']}" for e in self.state.elders
+            ]
             lines.append(
                 "Modify this advice to create your own strategy; think about how you can "
                 "improve on the survivors' strategies."
@@ -265,18 +309,18 @@ class DonorWorld:
             phase="strategy",
             text="\n".join(lines),
             fields={
-                "generation": self.generation,
+                "generation": self.state.generation,
                 "name": name,
                 "punishment": self.config.punishment,
-                "elders": [dict(e) for e in self.elders],
+                "elders": [dict(e) for e in self.state.elders],
             },
         )
 
-    def _observe_donate(self, donor: str, recipient: str, tick: int) -> Observation:
+    def _donate_observation(self, donor: str, recipient: str, tick: int) -> Observation:
         generation, game, round_no = self.position(tick)
-        name, rname = self.names[donor], self.names[recipient]
-        strategy = self.strategies.get(donor, "")
-        trace = self.traces[recipient]
+        name, rname = self.name_of(donor), self.name_of(recipient)
+        strategy = self.state.strategies.get(donor, "")
+        trace = self.state.traces[recipient]
         lines = [f"Your name is {name}."]
         if strategy:
             lines.append(
@@ -286,7 +330,7 @@ class DonorWorld:
             lines.append("You have no written strategy.")
         lines.append(f"This is generation {generation}. It is now round {round_no}.")
         lines.append(
-            f"You are paired with {rname}, who has {_fmt(self.resources[recipient])} units."
+            f"You are paired with {rname}, who has {_fmt(self.state.resources[recipient])} units."
         )
         if self.config.trace_length > 0:
             if trace:
@@ -295,7 +339,7 @@ class DonorWorld:
             else:
                 lines.append(f"{rname} has no previous interactions.")
         lines.append(
-            f"You are the donor. You have {_fmt(self.resources[donor])} units. "
+            f"You are the donor. You have {_fmt(self.state.resources[donor])} units. "
             "How many units do you give up?"
         )
         return Observation(
@@ -309,8 +353,8 @@ class DonorWorld:
                 "round": round_no,
                 "name": name,
                 "recipient": rname,
-                "recipient_resources": self.resources[recipient],
-                "resources": self.resources[donor],
+                "recipient_resources": self.state.resources[recipient],
+                "resources": self.state.resources[donor],
                 "strategy": strategy,
                 "trace": [dict(e) for e in trace],
                 "punishment": self.config.punishment,
@@ -318,58 +362,31 @@ class DonorWorld:
             },
         )
 
-    def fallback(self, observation: Observation, phase: PhaseSpec) -> Action:
-        """What an agent does when its decision failed: gives nothing / has no strategy."""
-        if phase.name == "strategy":
-            return WriteStrategy(strategy="")
-        if self.config.punishment:
-            return DonateOrPunish(choice="donate", amount=0.0, reason="fallback: no valid decision")
-        return Donate(amount=0.0, reason="fallback: no valid decision")
-
-    def resolve(
-        self,
-        tick: int,
-        phase: PhaseSpec,
-        actions: Mapping[str, Action],
-        rng: np.random.Generator,
-        recorder: Recorder,
-    ) -> Mapping[str, Sequence[Percept]]:
-        if phase.name == "strategy":
-            self._strategies(actions, recorder)
-        else:
-            self._donate(tick, actions, rng, recorder)
+    def _strategies(self, actions: Mapping[str, Action], recorder: PhaseContext) -> None:
         # Agents keep nothing beyond what the world shows them (their strategy and the
         # recipient's trace), as in the paper; memories stay empty and prompts bounded.
-        return {}
-
-    def _strategies(self, actions: Mapping[str, Action], recorder: Recorder) -> None:
-        for aid in self.pending:
+        for aid in self.state.pending:
             text = _as(actions[aid], WriteStrategy).strategy.strip()
-            self.strategies[aid] = text
+            self.state.strategies[aid] = text
             recorder.emit(ReflectionEvent, actor=aid, phase="strategy", text=text)
-        newcomers = list(self.pending)
-        self.pending = []
+        newcomers = list(self.state.pending)
+        self.state.pending = []
         recorder.emit(
             OutcomeEvent,
             phase="generation",
             data={
-                "generation": self.generation,
-                "agents": list(self.alive),
-                "groups": [list(self.groups[0]), list(self.groups[1])],
+                "generation": self.state.generation,
+                "agents": list(self.state.alive),
+                "groups": [list(self.state.groups[0]), list(self.state.groups[1])],
                 "newcomers": newcomers,
-                "survivors": [e["id"] for e in self.elders],
-                "strategies": {aid: self.strategies.get(aid, "") for aid in self.alive},
+                "survivors": [e["id"] for e in self.state.elders],
+                "strategies": {aid: self.state.strategies.get(aid, "") for aid in self.state.alive},
             },
         )
 
-    def _donate(
-        self,
-        tick: int,
-        actions: Mapping[str, Action],
-        rng: np.random.Generator,
-        recorder: Recorder,
-    ) -> None:
+    def _donate(self, actions: Mapping[str, Action], recorder: PhaseContext) -> None:
         c = self.config
+        tick, rng = recorder.tick, recorder.rng
         generation, game, round_no = self.position(tick)
         recorder.emit(
             WorldStateEvent,
@@ -378,14 +395,14 @@ class DonorWorld:
                 "generation": generation,
                 "game": game,
                 "round": round_no,
-                "resources": {aid: self.resources[aid] for aid in self.alive},
+                "resources": {aid: self.state.resources[aid] for aid in self.state.alive},
             },
         )
         # Recipients do not donate this round, so their traces are read before any change.
-        traces_before = {aid: list(t) for aid, t in self.traces.items()}
+        traces_before = {aid: list(t) for aid, t in self.state.traces.items()}
         for donor, recipient in self.pairs(tick):
             choice, asked = _decision(actions[donor])
-            have, theirs = self.resources[donor], self.resources[recipient]
+            have, theirs = self.state.resources[donor], self.state.resources[recipient]
             valid = asked <= have * (1 + _EPS) + _EPS
             amount = min(asked, have) if valid else 0.0
             given = spent = taken = 0.0
@@ -395,12 +412,12 @@ class DonorWorld:
             else:
                 given = amount
             received = c.multiplier * given
-            self.resources[donor] = max(0.0, have - given - spent)
-            self.resources[recipient] = max(0.0, theirs + received - taken)
+            self.state.resources[donor] = max(0.0, have - given - spent)
+            self.state.resources[recipient] = max(0.0, theirs + received - taken)
             entry = {
                 "round": round_no,
-                "donor": self.names[donor],
-                "recipient": self.names[recipient],
+                "donor": self.name_of(donor),
+                "recipient": self.name_of(recipient),
                 "action": choice if valid else "invalid",
                 "amount": amount,
                 "resources": have,
@@ -410,9 +427,9 @@ class DonorWorld:
                 # the copy of the recipient's made at the start of the round (cell 14, line 23;
                 # cell 13, lines 166-182), or its own in a game's first round.
                 if round_no > 1:
-                    self.traces[donor] = list(traces_before[recipient])[: c.trace_length]
+                    self.state.traces[donor] = list(traces_before[recipient])[: c.trace_length]
             elif c.trace_length > 0:
-                self.traces[donor] = [entry, *traces_before[recipient]][: c.trace_length]
+                self.state.traces[donor] = [entry, *traces_before[recipient]][: c.trace_length]
             recorder.emit(
                 OutcomeEvent,
                 actor=donor,
@@ -432,8 +449,8 @@ class DonorWorld:
                     "punish_taken": taken,
                     "donor_resources": have,
                     "recipient_resources": theirs,
-                    "donor_after": self.resources[donor],
-                    "recipient_after": self.resources[recipient],
+                    "donor_after": self.state.resources[donor],
+                    "recipient_after": self.state.resources[recipient],
                     "fraction": given / have if have > 0 else None,
                 },
             )
@@ -441,45 +458,46 @@ class DonorWorld:
             self._end_game(generation, game, rng, recorder)
 
     def _end_game(
-        self, generation: int, game: int, rng: np.random.Generator, recorder: Recorder
+        self, generation: int, game: int, rng: np.random.Generator, recorder: PhaseContext
     ) -> None:
         c = self.config
-        for aid in self.alive:
-            self.game_scores[aid].append(self.resources[aid])
+        for aid in self.state.alive:
+            self.state.game_scores[aid].append(self.state.resources[aid])
         recorder.emit(
             OutcomeEvent,
             phase="game_end",
             data={
                 "generation": generation,
                 "game": game,
-                "resources": {aid: self.resources[aid] for aid in self.alive},
+                "resources": {aid: self.state.resources[aid] for aid in self.state.alive},
             },
         )
         if game < c.games_per_generation:
-            for aid in self.alive:  # the next game starts afresh
-                self.resources[aid] = c.initial_endowment
-                self.traces[aid] = []
+            for aid in self.state.alive:  # the next game starts afresh
+                self.state.resources[aid] = c.initial_endowment
+                self.state.traces[aid] = []
             return
         if generation >= c.generations:
             return
         if self.authors:
             # total_final_score = sum(agent.resources for _ in range(2)): twice the final
             # resources of the generation's last game (cell 14, line 96; cell 19, lines 1-3).
-            scores = {aid: 2.0 * self.game_scores[aid][-1] for aid in self.alive}
+            scores = {aid: 2.0 * self.state.game_scores[aid][-1] for aid in self.state.alive}
         else:
-            scores = {aid: float(np.mean(self.game_scores[aid])) for aid in self.alive}
-        tie_break = rng.permutation(len(self.alive))
+            scores = {aid: float(np.mean(self.state.game_scores[aid])) for aid in self.state.alive}
+        tie_break = rng.permutation(len(self.state.alive))
         ranked = sorted(
-            range(len(self.alive)), key=lambda i: (-scores[self.alive[i]], int(tie_break[i]))
+            range(len(self.state.alive)),
+            key=lambda i: (-scores[self.state.alive[i]], int(tie_break[i])),
         )
-        order = [self.alive[i] for i in ranked]
+        order = [self.state.alive[i] for i in ranked]
         survivors, removed = order[: c.survivors], order[c.survivors :]
         newcomers = [c.agent_id(generation + 1, k + 1) for k in range(c.newcomers)]
-        self.elders = [
+        self.state.elders = [
             {
                 "id": aid,
-                "name": self.names[aid],
-                "strategy": self.strategies.get(aid, ""),
+                "name": self.name_of(aid),
+                "strategy": self.state.strategies.get(aid, ""),
                 "score": scores[aid],
             }
             for aid in survivors
@@ -496,8 +514,8 @@ class DonorWorld:
             },
         )
         for aid in removed:
-            self.strategies.pop(aid, None)
-        self.generation = generation + 1
+            self.state.strategies.pop(aid, None)
+        self.state.generation = generation + 1
         self._start_generation(survivors + newcomers, rng, newcomers)
 
     def _start_generation(
@@ -509,39 +527,33 @@ class DonorWorld:
         c = self.config
         order = [population[i] for i in rng.permutation(len(population))]
         half = c.agents // 2
-        self.alive = order
-        self.groups = (order[:half], order[half:])
-        self.resources = dict.fromkeys(order, c.initial_endowment)
-        self.traces = {aid: [] for aid in order}
-        self.game_scores = {aid: [] for aid in order}
-        self.pending = list(population if newcomers is None else newcomers)
+        self.state.alive = order
+        self.state.groups = (order[:half], order[half:])
+        self.state.resources = dict.fromkeys(order, c.initial_endowment)
+        self.state.traces = {aid: [] for aid in order}
+        self.state.game_scores = {aid: [] for aid in order}
+        self.state.pending = list(population if newcomers is None else newcomers)
 
-    # -- snapshots -----------------------------------------------------------------------
+    # -- membership: generations replace agents; interventions may not -----------------
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "generation": self.generation,
-            "alive": list(self.alive),
-            "groups": [list(self.groups[0]), list(self.groups[1])],
-            "resources": dict(self.resources),
-            "traces": {aid: [dict(e) for e in t] for aid, t in self.traces.items()},
-            "game_scores": {aid: list(s) for aid, s in self.game_scores.items()},
-            "strategies": dict(self.strategies),
-            "pending": list(self.pending),
-            "elders": [dict(e) for e in self.elders],
-        }
+    def add_agents(self, personas: Sequence[Persona]) -> None:
+        raise ConfigError(
+            "run.interventions", "add", "a scenario whose world accepts new agents", "donor"
+        )
+
+    def remove_agents(self, ids: Sequence[str]) -> None:
+        raise ConfigError(
+            "run.interventions", "remove", "a scenario whose world lets agents leave", "donor"
+        )
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        self.generation = int(state["generation"])
-        self.alive = [str(a) for a in state["alive"]]
-        first, second = state["groups"]
-        self.groups = ([str(a) for a in first], [str(a) for a in second])
-        self.resources = {str(a): float(v) for a, v in state["resources"].items()}
-        self.traces = {str(a): [dict(e) for e in t] for a, t in state["traces"].items()}
-        self.game_scores = {str(a): [float(x) for x in s] for a, s in state["game_scores"].items()}
-        self.strategies = {str(a): str(s) for a, s in state["strategies"].items()}
-        self.pending = [str(a) for a in state["pending"]]
-        self.elders = [dict(e) for e in state["elders"]]
+        if "state" not in state:  # a snapshot written before the port: the state's fields
+            state = {
+                "state": dict(state),
+                "config": self.config.model_dump(mode="json"),
+                "members": list(self.members),
+            }
+        super().restore(state)
 
 
 def _trace_text(entry: Mapping[str, Any], authors: bool = False) -> str:
