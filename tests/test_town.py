@@ -25,6 +25,7 @@ from societas.scenarios.town.metrics import diffusion_table, town_metrics
 from societas.scenarios.town.scripted import knows_of_party, town_policy
 from societas.scenarios.town.world import ACT, Town
 from societas.store import RunStore
+from societas.testing.context import RecordingContext
 from societas.typing import (
     ChatMessage,
     ConfigError,
@@ -39,24 +40,7 @@ from societas.typing import (
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-class ListRecorder:
-    """A phase context that keeps what the world emits (the tick is set per call)."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-        self.tick = 0
-        self.rng = np.random.default_rng(0)
-
-    def emit(self, event_type: type, /, **fields: Any) -> int:
-        self.events.append((event_type.__name__, fields))
-        return len(self.events) - 1
-
-    def metric(self, name: str, value: float) -> None:
-        self.events.append(("metric", {"name": name, "value": value}))
-
-    def at(self, tick: int) -> ListRecorder:
-        self.tick = tick
-        return self
+ListRecorder = RecordingContext  # the phase context tests of world rules use
 
 
 def make_town(config: TownConfig) -> Town:
