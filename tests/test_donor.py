@@ -588,7 +588,18 @@ def test_a_snapshot_written_before_the_kit_port_restores() -> None:
     rng = np.random.default_rng(1)
     for tick in range(5):
         play(w, tick, give_share(0.4), rng, ListRecorder())
-    old_format = w.state.model_dump(mode="json")  # what the world snapshotted before 0.2
-    fresh = world(agents=4, rounds=4, generations=2)
+    old_format = {**w.state.model_dump(mode="json"), "schedule": "paper_text"}
+    fresh = world(agents=4, rounds=4, generations=2, schedule="authors_code")
     fresh.restore(old_format)
     assert fresh.state == w.state
+    assert fresh.config.schedule == "paper_text"
+
+
+def test_a_snapshot_from_before_the_schedule_option_resumes_under_paper_text() -> None:
+    old = world(schedule="paper_text").state.model_dump(mode="json")  # what a run of 0.1 stored
+    w = world(schedule="authors_code")
+    w.restore(old)
+    assert w.config.schedule == "paper_text"
+    w2 = world(schedule="authors_code")
+    w2.restore(world(schedule="authors_code").snapshot())
+    assert w2.config.schedule == "authors_code"

@@ -547,12 +547,14 @@ class DonorWorld(World[DonorConfig, DonorState]):
         )
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        if "state" not in state:  # a snapshot written before the port: the state's fields
-            state = {
-                "state": dict(state),
-                "config": self.config.model_dump(mode="json"),
-                "members": list(self.members),
-            }
+        if "state" not in state:
+            # A snapshot written before the port holds the state's fields; one without a
+            # schedule was written before 0.2, under the schedule now called paper_text, and
+            # resumes under it.
+            fields = dict(state)
+            schedule = fields.pop("schedule", "paper_text")
+            config = {**self.config.model_dump(mode="json"), "schedule": schedule}
+            state = {"state": fields, "config": config, "members": list(self.members)}
         super().restore(state)
 
 
