@@ -129,6 +129,11 @@ def test_agent_view_has_persona_actions_with_reasons_and_calls(runs: Path) -> No
     assert all(a["data"]["reason"] for a in harvests)
     assert len(agent["calls"]) == 16
     assert {c["tick"] for c in early["calls"]} == {0}
+    memories = early["memories"]  # the snapshot after tick 0: month 1's observation, reflection
+    assert memories["tick"] == 0
+    assert {r["kind"] for r in memories["records"]} == {"observation", "reflection"}
+    assert memories["records"][0]["text"].startswith("My reflection after month 1")  # importance
+    assert agent["memories"]["count"] == 8  # the last snapshot: four months
     assert agent["events"]["message"]
     assert call["kind"] == "llm_call"
     assert call["payload"]["purpose"] == "harvest"
@@ -159,6 +164,18 @@ def test_experiment_view_has_cells_and_the_runs_behind_them(tmp_path: Path) -> N
     assert {r["run"] for r in behind} == {"runs/fast-seed0", "runs/fast-seed1"}
     mean = sum(r["metrics"]["efficiency"] for r in behind) / 2
     assert cell["mean"] == pytest.approx(mean)
+    stock = data["series"]["harvest: stock"]["fast"]
+    assert [row[0] for row in stock] == [0, 1]
+    _, middle, low, high, n = stock[1]
+    assert n == 2
+    assert low <= middle <= high
+    stocks = []
+    for seed in (0, 1):
+        with RunStore.open(tmp_path / "exp" / "runs" / f"fast-seed{seed}", readonly=True) as store:
+            frame = store.events_df(["world_state"])
+        rows = frame[(frame["tick"] == 1) & frame["payload"].map(lambda p: p["phase"] == "harvest")]
+        stocks.append(rows["payload"].iloc[-1]["state"]["stock"])
+    assert middle == pytest.approx(sum(stocks) / 2)
 
 
 def test_nothing_is_written_and_only_reads_are_served(runs: Path) -> None:
@@ -224,3 +241,21 @@ def test_cli_refuses_a_missing_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["dashboard", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "a run directory, a folder of runs or an experiment directory" in result.stderr
+
+
+def test_interview_answers_as_of_a_tick_and_changes_nothing(runs: Path) -> None:
+    before = digest(runs)
+    question = "How%20is%20the%20lake%3F"
+    with dashboard(runs) as url:
+        target = f"{url}/api/interview?run=commons&agent=fisher_1&tick=1&question={question}"
+        assert status_of(target) == 403  # a page elsewhere cannot send the header
+        answer = get(target, headers={"X-Societas-Interview": "1"})
+        missing = status_of(
+            f"{url}/api/interview?run=commons&agent=nobody&question=hi",
+            headers={"X-Societas-Interview": "1"},
+        )
+    assert answer["tick"] == 1
+    assert "Month 2" in answer["answer"]  # memories as of tick 1: months 1 and 2
+    assert "Month 3" not in answer["answer"]
+    assert missing == 422
+    assert digest(runs) == before

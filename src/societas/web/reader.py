@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -35,6 +36,12 @@ _MAX_DICT_KEYS = 24
 _SUMMARY_CHARS = 400
 _PAYLOAD_PREVIEW = 4000
 _DETAIL_CHARS = 200_000
+# Fields of an llm_call payload (or columns of a table keyed by its seq) that hold the prompt
+# or the answer; accounting fields (tokens, hashes, formats) never do.
+_TEXT_FIELD = re.compile(
+    r"^(?!.*(_tokens|_hash|_format|_ms)$).*(prompt|message|request|response|answer|output|"
+    r"completion|text|raw)"
+)
 _KNOWN_CALL_FIELDS = {
     "kind",
     "purpose",
@@ -133,7 +140,9 @@ def run_row(conn: sqlite3.Connection) -> dict[str, Any]:
 # -- per-tick series ------------------------------------------------------------------------
 
 
-def series(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def series(
+    conn: sqlite3.Connection, *, varying_only: bool = True, limit: int = MAX_SERIES
+) -> list[dict[str, Any]]:
     """Per-tick numeric series, each ``{name, source, points: [[tick, value], ...]}``.
 
     Sources: ``world_state`` and ``outcome`` events without an actor (the last of a tick per
@@ -183,9 +192,9 @@ def series(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     out = [s for s in out if s["points"]]
     # Constant series say nothing over time; keep them only when nothing else exists.
     varying = [s for s in out if len({v for _, v in s["points"]}) > 1]
-    chosen = varying or out
+    chosen = (varying or out) if varying_only else out
     chosen.sort(key=lambda s: (_SOURCE_ORDER.get(s["source"], 9), s["name"]))
-    return chosen[:MAX_SERIES]
+    return chosen[:limit]
 
 
 _SOURCE_ORDER = {"metrics": 0, "world_state": 1, "outcome": 2}
@@ -326,12 +335,17 @@ def _summary(kind: str, data: Any) -> str:
         text = f"{data.get('question', '')} -> {json.dumps(data.get('answer'), ensure_ascii=False)}"
     elif kind == "metric":
         text = f"{data.get('name', '')} = {data.get('value')}"
+    elif kind == "group_decision":
+        answer = data.get("data", {})
+        shown = json.dumps(answer, ensure_ascii=False) if isinstance(answer, dict) else ""
+        flags = "".join(f", {f}" for f in ("reused", "fallback") if data.get(f))
+        text = f"{data.get('size', '?')} member(s){flags}: {shown}"
     elif kind in ("world_state", "outcome"):
         body = data.get("state" if kind == "world_state" else "data")
         text = json.dumps(body, ensure_ascii=False)
     else:
-        shown = {k: v for k, v in data.items() if k not in ("kind", "phase")}
-        text = json.dumps(shown, ensure_ascii=False)
+        rest = {k: v for k, v in data.items() if k not in ("kind", "phase")}
+        text = json.dumps(rest, ensure_ascii=False)
     return text[:_SUMMARY_CHARS] + ("…" if len(text) > _SUMMARY_CHARS else "")
 
 
@@ -441,7 +455,11 @@ def call_texts(conn: sqlite3.Connection, seqs: list[int]) -> dict[int, dict[str,
     ):
         data = _loads(payload)
         if isinstance(data, dict):
-            extra = {k: v for k, v in data.items() if k not in _KNOWN_CALL_FIELDS}
+            extra = {
+                k: v
+                for k, v in data.items()
+                if k not in _KNOWN_CALL_FIELDS and _TEXT_FIELD.search(k) and v not in (None, "")
+            }
             if extra:
                 out[int(seq)] = extra
     tables = [
@@ -461,8 +479,9 @@ def call_texts(conn: sqlite3.Connection, seqs: list[int]) -> dict[int, dict[str,
         )
         names = [d[0] for d in cur.description]
         for values in cur:
-            record = dict(zip(names, values, strict=True))
-            seq = int(record.pop("seq"))
+            row = dict(zip(names, values, strict=True))
+            seq = int(row.pop("seq"))
+            record = {k: v for k, v in row.items() if _TEXT_FIELD.search(k)}
             for key, value in list(record.items()):
                 if isinstance(value, bytes):
                     record[key] = f"({len(value)} bytes)"
@@ -512,6 +531,61 @@ def _persona(config: Any, agent: str) -> list[dict[str, Any]]:
     return found[:10]
 
 
+_MEMORY_LIMIT = 300
+_DECAY = 0.995  # the memory stream's default recency decay per simulated hour (Park et al.)
+
+
+def _minmax(values: list[float]) -> list[float]:
+    lo, hi = min(values), max(values)
+    return [0.0 if hi == lo else (v - lo) / (hi - lo) for v in values]
+
+
+def memories(conn: sqlite3.Connection, agent: str, tick: int) -> dict[str, Any] | None:
+    """The agent's memory records in the snapshot taken after ``tick``, scored for retrieval
+    without a query: recency (0.995 per simulated hour since last retrieved) plus importance,
+    each min-max normalised over the records (Park et al. 2023, section 4.1; relevance needs a
+    question). ``None`` when the snapshot or the agent's mind is not there."""
+    if any(c in agent for c in '"\\'):
+        return None
+    row = conn.execute(
+        "SELECT json_extract(state, ?) FROM snapshots WHERE tick = ?",
+        (f'$.minds."{agent}"', tick),
+    ).fetchone()
+    mind = _loads(row[0]) if row is not None and row[0] is not None else None
+    if not isinstance(mind, dict):
+        return None
+    stream = mind.get("stream")
+    records = mind.get("memory")
+    if records is None and isinstance(stream, dict):
+        records = stream.get("records")
+    if not isinstance(records, list):
+        return None
+    records = [r for r in records if isinstance(r, dict)]
+    sim_time = _num(mind.get("sim_time"))
+    importance = [_num(r.get("importance")) or 0.0 for r in records]
+    recency: list[float] | None = None
+    if sim_time is not None and all(_num(r.get("last_accessed")) is not None for r in records):
+        recency = [
+            _DECAY ** (max(0.0, sim_time - float(r["last_accessed"])) / 3600.0) for r in records
+        ]
+    scores = _minmax(importance) if records else []
+    if recency is not None and records:
+        scores = [a + b for a, b in zip(_minmax(recency), scores, strict=True)]
+    out = []
+    for i, record in enumerate(records):
+        entry = {k: record.get(k) for k in ("id", "tick", "kind", "text", "importance")}
+        entry["recency"] = recency[i] if recency is not None else None
+        entry["score"] = scores[i]
+        out.append(entry)
+    out.sort(key=lambda r: -float(r["score"]))
+    return {
+        "tick": tick,
+        "count": len(out),
+        "records": out[:_MEMORY_LIMIT],
+        "scored_by": "recency + importance" if recency is not None else "importance",
+    }
+
+
 def agent_view(conn: sqlite3.Connection, agent: str, tick: int | None = None) -> dict[str, Any]:
     """An agent's persona, its events by kind (up to ``tick`` when given) and its model calls
     with their prompts and answers when stored."""
@@ -558,9 +632,14 @@ def agent_view(conn: sqlite3.Connection, agent: str, tick: int | None = None) ->
     for call in calls:
         call["faults"] = _loads(call["faults"]) or []
         call["texts"] = texts.get(int(call["seq"]))
+    at = tick
+    if at is None:
+        last = conn.execute("SELECT MAX(tick) FROM snapshots").fetchone()[0]
+        at = None if last is None else int(last)
     return {
         "agent": agent,
         "persona": persona,
+        "memories": memories(conn, agent, at) if at is not None else None,
         "events": dict(by_kind),
         "calls": calls,
         "prompts_stored": bool(texts),
