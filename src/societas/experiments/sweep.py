@@ -31,12 +31,12 @@ import yaml
 from pydantic import ValidationError
 
 from societas.engine import RunOptions, prepare_resume, prepare_run, run_sync
-from societas.engine.runner import stored_config
+from societas.engine.runner import make_directory, stored_config
 from societas.experiments.spec import ExperimentSpec, Reference, load_experiment
 from societas.llm.local import THREADS_ENV
 from societas.scenarios import get_scenario, load_spec
 from societas.scenarios.loader import parse_override
-from societas.store import DB_NAME, RunStore
+from societas.store import DB_NAME, RunStore, lock_directory
 from societas.typing import ConfigError, Persona, SocietasError
 
 __all__ = [
@@ -139,8 +139,17 @@ def _status(directory: Path) -> str | None:
 
 
 def _execute(base_file: str, sets: tuple[str, ...], seed: int, directory: str) -> str:
-    """Run or resume one job (in a worker process or in-process). Returns what it did."""
+    """Run or resume one job (in a worker process or in-process). Returns what it did.
+
+    Holds the run directory's write lock from before it looks at the store until the run
+    stops, so two sweeps (or a sweep and a ``resume``) never write one run at once."""
     out = Path(directory)
+    make_directory(out)
+    with lock_directory(out, "sweep worker"):
+        return _execute_locked(base_file, sets, seed, out)
+
+
+def _execute_locked(base_file: str, sets: tuple[str, ...], seed: int, out: Path) -> str:
     status = _status(out)
     if status == "completed":
         return "skipped"
@@ -435,7 +444,31 @@ def run_sweep(
             import ray  # noqa: F401
         except ImportError as exc:
             raise ConfigError("--runner", "runner", RAY_HINT, "ray") from exc
-    base_file, jobs = _plan(spec, directory, _cli_sets(spec, model, sets), replay_from, runner)
+    make_directory(directory)
+    with lock_directory(directory, "sweep"):
+        return _sweep_locked(
+            spec,
+            directory,
+            _cli_sets(spec, model, sets),
+            replay_from,
+            runner,
+            parallel,
+            address,
+            on_done,
+        )
+
+
+def _sweep_locked(
+    spec: ExperimentSpec,
+    directory: Path,
+    cli_sets: list[str],
+    replay_from: Path | None,
+    runner: str,
+    parallel: int,
+    address: str | None,
+    on_done: Callable[[Job, str], None] | None,
+) -> SweepResult:
+    base_file, jobs = _plan(spec, directory, cli_sets, replay_from, runner)
     outcomes: dict[Job, str] = {}
     failed: list[tuple[Job, str]] = []
 
