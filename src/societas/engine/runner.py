@@ -27,7 +27,15 @@ from societas.llm.routing import RoutedModel, replay_spec_for
 from societas.mind.generative import mind_factory, scenario_mind_config
 from societas.population import Executor, build_executor
 from societas.store import DirectoryLock, RunStore, lock_directory
-from societas.typing import ConfigError, LanguageModel, Persona, Sampling, StoreError
+from societas.store.check import check_store
+from societas.typing import (
+    ConfigError,
+    LanguageModel,
+    Persona,
+    Sampling,
+    SocietasError,
+    StoreError,
+)
 from societas.typing.events import PROCESS_EVENT_KINDS
 from societas.typing.scenario import Scenario, World
 
@@ -358,8 +366,16 @@ def prepare_resume(
     api_key: str | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunHandle:
-    """Reopen a run at the tick after its last committed snapshot."""
+    """Reopen a run at the tick after its last committed snapshot; a damaged store (any
+    problem ``societas check`` finds, or a snapshot that does not restore) is a
+    ``StoreError`` before anything is written."""
     scenario = adapt(scenario)
+    problems = check_store(out)
+    if problems:
+        raise StoreError(
+            f"{out}: the store is damaged, nothing was resumed ({len(problems)} problem(s), "
+            f"the first: {problems[0]}); 'societas check {out}' lists them"
+        )
     store = RunStore.open(out)
     info = store.run_info()
     config = scenario.config_model.model_validate(info["config"]["scenario"])
@@ -383,9 +399,16 @@ def prepare_resume(
     executor = _attach_executor(sim.world, store, options)
     try:
         sim.restore(state)
-    except BaseException:
+    except BaseException as exc:
         if executor is not None:
             executor.close()
+        if isinstance(exc, Exception) and not isinstance(exc, SocietasError):
+            store.close()
+            cache.close()
+            raise StoreError(
+                f"{store.path}: the snapshot of tick {last_tick} does not restore "
+                f"({type(exc).__name__}: {exc}); the store is damaged, nothing was resumed"
+            ) from exc
         raise
     return RunHandle(sim, store, backend, cache, last_tick + 1, True, out, executor)
 
