@@ -108,7 +108,8 @@ def _read_summary(directory: Path) -> pd.DataFrame:
     for column in ("reference", "reference_source"):
         if column not in table:  # written by an older sweep
             table[column] = math.nan if column == "reference" else ""
-    table["reference_source"] = table["reference_source"].fillna("").astype(str)
+    # Read back from CSV, a column with no source at all is float NaN: no fillna("") on it.
+    table["reference_source"] = ["" if pd.isna(v) else str(v) for v in table["reference_source"]]
     return table
 
 

@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from societas import __version__
+from societas.cli.terminal import plain, safe
 from societas.engine import Progress as SimProgress
 from societas.engine import RunHandle, RunInterrupted, prepare_resume, prepare_run, run_sync
 from societas.scenarios import available_scenarios, get_scenario, load_spec
@@ -52,14 +53,15 @@ def errors() -> Iterator[None]:
     except typer.Exit:
         raise
     except RunInterrupted as exc:
-        err_console.print(f"[yellow]interrupted[/]: {exc}")
+        err_console.print(Text.assemble(("interrupted", "yellow"), f": {safe(str(exc))}"))
         raise typer.Exit(exc.exit_code) from None
     except SocietasError as exc:
         if _DEBUG["on"]:
             traceback.print_exc()
         label = "error" if exc.exit_code == 2 else "run failed"
-        # Plain Text: messages quote user input, which must not be read as rich markup.
-        err_console.print(Text.assemble((label, "red"), f": {exc}"), highlight=False)
+        # Plain Text: messages quote user input and servers, which must not be read as rich
+        # markup or reach the terminal's control sequences.
+        err_console.print(Text.assemble((label, "red"), f": {safe(str(exc))}"), highlight=False)
         raise typer.Exit(exc.exit_code) from None
     except sqlite3.DatabaseError as exc:
         if _DEBUG["on"]:
@@ -67,7 +69,8 @@ def errors() -> Iterator[None]:
         err_console.print(
             Text.assemble(
                 ("error", "red"),
-                f": the run store is damaged ({exc}); 'societas check DIR' lists the problems",
+                f": the run store is damaged ({safe(str(exc))}); 'societas check DIR' lists the "
+                "problems",
             ),
             highlight=False,
         )
@@ -81,7 +84,7 @@ def errors() -> Iterator[None]:
         err_console.print(
             Text.assemble(
                 ("internal error", "red"),
-                f": {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                f": {type(exc).__name__}: {safe(str(exc))} (rerun with --debug for the traceback)",
             ),
             highlight=False,
         )
@@ -142,7 +145,7 @@ def _print_metrics(metrics: dict[str, float], out: Path) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in sorted(metrics.items()):
-        table.add_row(name, f"{value:.4g}")
+        table.add_row(plain(name), f"{value:.4g}")
     out_console.print(table)
 
 
@@ -286,10 +289,10 @@ def summary(
         if as_json:
             sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
             return
-        table = Table(title=str(run_dir), show_header=False)
+        table = Table(title=plain(run_dir), show_header=False)
         for key, value in data.items():
-            if key != "metrics":
-                table.add_row(key, str(value))
+            if key != "metrics":  # values quote the store (an error from a server, ...)
+                table.add_row(key, plain(safe(str(value))))
         out_console.print(table)
         _print_metrics(data["metrics"], run_dir)
 
@@ -331,7 +334,7 @@ def report(
         else:
             RunStore.open(run_dir, readonly=True).close()
             page = write_report(run_dir)
-        err_console.print(f"report: {page}")
+        err_console.print(plain(f"report: {page}"), highlight=False)
 
 
 @app.command()
@@ -344,7 +347,7 @@ def check(run_dir: Annotated[Path, typer.Argument(help="Run directory (or its ru
         from societas.store.check import run_checks
 
         results = run_checks(run_dir)
-        table = Table(title=f"check {run_dir}")
+        table = Table(title=plain(f"check {run_dir}"))
         table.add_column("check")
         table.add_column("result")
         table.add_column("verifies")
@@ -359,7 +362,7 @@ def check(run_dir: Annotated[Path, typer.Argument(help="Run directory (or its ru
         out_console.print(table)
         problems = [p for result in results for p in result.problems]
         for problem in problems:  # plain Text: messages quote data from the store
-            out_console.print(Text(f"- {problem}"), soft_wrap=True)
+            out_console.print(Text(f"- {safe(str(problem))}"), soft_wrap=True)
         if problems:
             err_console.print(
                 Text(f"{len(problems)} problem(s) found in {run_dir}", style="red"),
@@ -373,7 +376,7 @@ def check(run_dir: Annotated[Path, typer.Argument(help="Run directory (or its ru
 def scenarios() -> None:
     """List the registered scenarios."""
     for name in available_scenarios():
-        out_console.print(name)
+        out_console.print(plain(name))
 
 
 def _register_sweep() -> None:
