@@ -275,7 +275,7 @@ def _writer(what: str) -> Callable[[_Prepare], _Prepare]:
 
         @functools.wraps(prepare)
         def locked(*args: Any, **kwargs: Any) -> RunHandle:
-            out = Path(signature.bind(*args, **kwargs).arguments["out"])
+            out = Path(signature.bind_partial(*args, **kwargs).arguments["out"])
             if what == "run":
                 make_directory(out)
             elif not out.is_dir():

@@ -308,7 +308,13 @@ def _plan(
         sets = (*cli_sets, *condition.sets())
         if replay_from is not None:
             sets = (*sets, "run.model=replay")  # last: replaces a grid's run.model too
-        load_spec(str(base_file), list(sets), seed=spec.seeds[0])  # fail early on bad cells
+        try:  # fail early on bad cells
+            load_spec(str(base_file), list(sets), seed=spec.seeds[0])
+        except ConfigError:
+            # Leave no copy of a refused base behind (it may hold what a setting must not,
+            # such as an API key).
+            base_file.unlink(missing_ok=True)
+            raise
         for seed in spec.seeds:
             job = Job(condition.id, seed, sets, directory / "runs" / f"{condition.id}-seed{seed}")
             if replay_from is not None:
