@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from societas.store import DB_NAME, RunStore
+from societas.store.atomic import atomic_file
 from societas.typing import ConfigError, MessageEvent
 
 __all__ = [
@@ -308,5 +309,6 @@ def write_experiment_report(directory: Path) -> Path:
         f"<h1>{escape(title)}</h1>\n{body}\n</body>\n</html>\n"
     )
     out = directory / REPORT_NAME
-    out.write_text(page, encoding="utf-8")
+    with atomic_file(out) as fh:  # a killed or failed write leaves no half page
+        fh.write(page)
     return out

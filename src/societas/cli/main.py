@@ -28,7 +28,7 @@ from societas.engine import Progress as SimProgress
 from societas.engine import RunHandle, RunInterrupted, prepare_resume, prepare_run, run_sync
 from societas.scenarios import available_scenarios, get_scenario, load_spec
 from societas.store import RunStore
-from societas.typing import SocietasError
+from societas.typing import ConfigError, SocietasError
 
 __all__ = ["app", "main"]
 
@@ -89,6 +89,21 @@ def errors() -> Iterator[None]:
             highlight=False,
         )
         raise typer.Exit(1) from None
+
+
+@contextmanager
+def _writing(target: Path) -> Iterator[None]:
+    """An output that cannot be written (full disk, read-only, too long a path) is a clear
+    error; the output is written whole or not at all (``societas.store.atomic``)."""
+    try:
+        yield
+    except OSError as exc:
+        raise ConfigError(
+            str(target),
+            "",
+            "a place where the output can be written (nothing was written)",
+            f"{exc.strerror or exc}",
+        ) from exc
 
 
 def _version(value: bool) -> None:
@@ -310,11 +325,9 @@ def export(
             "parquet": lambda s, p: s.export_parquet(p),
         }
         if fmt not in writers:
-            from societas.typing import ConfigError
-
             raise ConfigError("--format", "format", "jsonl or parquet", fmt)
         target = out or run_dir / f"events.{fmt}"
-        with RunStore.open(run_dir, readonly=True) as store:
+        with RunStore.open(run_dir, readonly=True) as store, _writing(target):
             n = writers[fmt](store, target)
         err_console.print(Text(f"wrote {n} events to {target}"), highlight=False)
 
@@ -330,10 +343,12 @@ def report(
         from societas.analysis.report import write_report
 
         if not (run_dir / "run.db").exists() and is_experiment_dir(run_dir):
-            page = write_experiment_report(run_dir)
+            with _writing(run_dir / "report.html"):
+                page = write_experiment_report(run_dir)
         else:
             RunStore.open(run_dir, readonly=True).close()
-            page = write_report(run_dir)
+            with _writing(run_dir / "report"):
+                page = write_report(run_dir)
         err_console.print(plain(f"report: {page}"), highlight=False)
 
 

@@ -252,10 +252,10 @@ def stored_config(
 
 def make_directory(out: Path) -> None:
     """Create ``out`` (and its parents); a ``ConfigError`` if a file is in the way."""
-    for path in (out, *out.parents):
-        if path.exists() and not path.is_dir():
-            raise ConfigError("--out", "out", "a directory (this is a file)", str(path))
     try:
+        for path in (out, *out.parents):
+            if path.exists() and not path.is_dir():
+                raise ConfigError("--out", "out", "a directory (this is a file)", str(path))
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(

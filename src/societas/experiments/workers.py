@@ -42,6 +42,7 @@ __all__ = [
     "run_handle",
     "run_in_pool",
     "run_sequentially",
+    "set_threads",
     "stop_requested",
     "worker_init",
 ]
@@ -103,9 +104,14 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def set_threads(threads: str) -> None:
+    """This process's share of the cores for a local model (see ``llm.local.local_threads``)."""
+    os.environ[THREADS_ENV] = threads
+
+
 def worker_init(threads: str, parent: int) -> None:
     """Initialiser of every sweep worker process."""
-    os.environ[THREADS_ENV] = threads
+    set_threads(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _request_stop)
     _die_with_parent(parent)
