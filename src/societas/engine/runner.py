@@ -87,8 +87,9 @@ class RunHandle:
             self.store.close()
             self.cache.close()
         finally:
-            if self.lock is not None:
-                self.lock.release()
+            lock, self.lock = self.lock, None  # closing twice releases once
+            if lock is not None:
+                lock.release()
 
 
 def _api_key(explicit: str | None) -> str | None:

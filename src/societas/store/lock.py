@@ -47,6 +47,8 @@ class DirectoryLock:
 
     def release(self) -> None:
         with _HELD_GUARD:
+            if self._count <= 0:
+                return  # released already
             self._count -= 1
             if self._count > 0:
                 return
