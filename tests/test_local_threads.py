@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from societas.experiments.sweep import _set_threads
+from societas.experiments.workers import set_threads
 from societas.llm.local import THREADS_ENV, LocalModel, local_threads
 from societas.typing import ConfigError
 
@@ -25,7 +25,7 @@ def test_bad_thread_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -
 
 def test_sweep_workers_get_their_share(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(THREADS_ENV, raising=False)
-    _set_threads("1")
+    set_threads("1")
     try:
         assert local_threads() == 1
     finally:

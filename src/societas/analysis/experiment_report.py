@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from societas.store import DB_NAME, RunStore
+from societas.store.atomic import atomic_file
 from societas.typing import ConfigError, MessageEvent
 
 __all__ = [
@@ -108,7 +109,8 @@ def _read_summary(directory: Path) -> pd.DataFrame:
     for column in ("reference", "reference_source"):
         if column not in table:  # written by an older sweep
             table[column] = math.nan if column == "reference" else ""
-    table["reference_source"] = table["reference_source"].fillna("").astype(str)
+    # Read back from CSV, a column with no source at all is float NaN: no fillna("") on it.
+    table["reference_source"] = ["" if pd.isna(v) else str(v) for v in table["reference_source"]]
     return table
 
 
@@ -307,5 +309,6 @@ def write_experiment_report(directory: Path) -> Path:
         f"<h1>{escape(title)}</h1>\n{body}\n</body>\n</html>\n"
     )
     out = directory / REPORT_NAME
-    out.write_text(page, encoding="utf-8")
+    with atomic_file(out) as fh:  # a killed or failed write leaves no half page
+        fh.write(page)
     return out

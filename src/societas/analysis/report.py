@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from societas.store import RunStore
+from societas.store.atomic import atomic_directory
 from societas.typing import (
     ActionEvent,
     ConfigError,
@@ -66,28 +67,27 @@ def write_report(run_dir: Path) -> Path:
         final = store.final_metrics()
         counts = store.counts()
         series = store.metrics_df()
-    out = run_dir / REPORT_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.png"):
-        old.unlink()
-    plots = [
-        *_metric_plots(series, out),
-        *_world_plots(events, out),
-        *_action_plots(events, out),
-        *_llm_plots(calls, out),
-    ]
-    # A scenario may add figures of its own: ``report_plots(events, out) -> [(file, caption)]``.
-    from societas.scenarios.registry import get_scenario
+    # Written into a staging folder that replaces report/ when complete: a killed or failed
+    # report leaves the previous one (or none), never a partial one.
+    with atomic_directory(run_dir / REPORT_DIR) as out:
+        plots = [
+            *_metric_plots(series, out),
+            *_world_plots(events, out),
+            *_action_plots(events, out),
+            *_llm_plots(calls, out),
+        ]
+        # A scenario may add figures of its own: ``report_plots(events, out) -> [(file, caption)]``.
+        from societas.scenarios.registry import get_scenario
 
-    try:
-        scenario = get_scenario(str(info.get("scenario")))
-    except (ConfigError, ImportError):  # not installed here: the generic report only
-        scenario = None
-    if scenario is not None:
-        plots += scenario.report_plots(events, out)
-    index = out / "index.html"
-    index.write_text(_html(info, counts, final, plots, events), encoding="utf-8")
-    return index
+        try:
+            scenario = get_scenario(str(info.get("scenario")))
+        except (ConfigError, ImportError):  # not installed here: the generic report only
+            scenario = None
+        if scenario is not None:
+            plots += scenario.report_plots(events, out)
+        index = out / "index.html"
+        index.write_text(_html(info, counts, final, plots, events), encoding="utf-8")
+    return run_dir / REPORT_DIR / "index.html"
 
 
 # -- data -------------------------------------------------------------------------------

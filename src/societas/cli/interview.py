@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from societas.analysis.interview import interview
+from societas.cli.terminal import safe
 
 __all__ = ["interview_command"]
 
@@ -34,4 +35,4 @@ def interview_command(
 
     with errors():
         answer = interview(run_dir, agent, question, tick=tick, model=model, api_key=api_key)
-        sys.stdout.write(answer + "\n")
+        sys.stdout.write(safe(answer) + "\n")  # model text: no escape codes reach the terminal

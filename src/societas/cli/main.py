@@ -23,11 +23,12 @@ from rich.table import Table
 from rich.text import Text
 
 from societas import __version__
+from societas.cli.terminal import plain, safe
 from societas.engine import Progress as SimProgress
 from societas.engine import RunHandle, RunInterrupted, prepare_resume, prepare_run, run_sync
 from societas.scenarios import available_scenarios, get_scenario, load_spec
 from societas.store import RunStore
-from societas.typing import SocietasError
+from societas.typing import ConfigError, SocietasError
 
 __all__ = ["app", "main"]
 
@@ -52,14 +53,15 @@ def errors() -> Iterator[None]:
     except typer.Exit:
         raise
     except RunInterrupted as exc:
-        err_console.print(f"[yellow]interrupted[/]: {exc}")
+        err_console.print(Text.assemble(("interrupted", "yellow"), f": {safe(str(exc))}"))
         raise typer.Exit(exc.exit_code) from None
     except SocietasError as exc:
         if _DEBUG["on"]:
             traceback.print_exc()
         label = "error" if exc.exit_code == 2 else "run failed"
-        # Plain Text: messages quote user input, which must not be read as rich markup.
-        err_console.print(Text.assemble((label, "red"), f": {exc}"), highlight=False)
+        # Plain Text: messages quote user input and servers, which must not be read as rich
+        # markup or reach the terminal's control sequences.
+        err_console.print(Text.assemble((label, "red"), f": {safe(str(exc))}"), highlight=False)
         raise typer.Exit(exc.exit_code) from None
     except sqlite3.DatabaseError as exc:
         if _DEBUG["on"]:
@@ -67,7 +69,8 @@ def errors() -> Iterator[None]:
         err_console.print(
             Text.assemble(
                 ("error", "red"),
-                f": the run store is damaged ({exc}); 'societas check DIR' lists the problems",
+                f": the run store is damaged ({safe(str(exc))}); 'societas check DIR' lists the "
+                "problems",
             ),
             highlight=False,
         )
@@ -81,11 +84,26 @@ def errors() -> Iterator[None]:
         err_console.print(
             Text.assemble(
                 ("internal error", "red"),
-                f": {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                f": {type(exc).__name__}: {safe(str(exc))} (rerun with --debug for the traceback)",
             ),
             highlight=False,
         )
         raise typer.Exit(1) from None
+
+
+@contextmanager
+def _writing(target: Path) -> Iterator[None]:
+    """An output that cannot be written (full disk, read-only, too long a path) is a clear
+    error; the output is written whole or not at all (``societas.store.atomic``)."""
+    try:
+        yield
+    except OSError as exc:
+        raise ConfigError(
+            str(target),
+            "",
+            "a place where the output can be written (nothing was written)",
+            f"{exc.strerror or exc}",
+        ) from exc
 
 
 def _version(value: bool) -> None:
@@ -142,7 +160,7 @@ def _print_metrics(metrics: dict[str, float], out: Path) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in sorted(metrics.items()):
-        table.add_row(name, f"{value:.4g}")
+        table.add_row(plain(name), f"{value:.4g}")
     out_console.print(table)
 
 
@@ -286,10 +304,10 @@ def summary(
         if as_json:
             sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
             return
-        table = Table(title=str(run_dir), show_header=False)
+        table = Table(title=plain(run_dir), show_header=False)
         for key, value in data.items():
-            if key != "metrics":
-                table.add_row(key, str(value))
+            if key != "metrics":  # values quote the store (an error from a server, ...)
+                table.add_row(key, plain(safe(str(value))))
         out_console.print(table)
         _print_metrics(data["metrics"], run_dir)
 
@@ -307,11 +325,9 @@ def export(
             "parquet": lambda s, p: s.export_parquet(p),
         }
         if fmt not in writers:
-            from societas.typing import ConfigError
-
             raise ConfigError("--format", "format", "jsonl or parquet", fmt)
         target = out or run_dir / f"events.{fmt}"
-        with RunStore.open(run_dir, readonly=True) as store:
+        with RunStore.open(run_dir, readonly=True) as store, _writing(target):
             n = writers[fmt](store, target)
         err_console.print(Text(f"wrote {n} events to {target}"), highlight=False)
 
@@ -327,11 +343,13 @@ def report(
         from societas.analysis.report import write_report
 
         if not (run_dir / "run.db").exists() and is_experiment_dir(run_dir):
-            page = write_experiment_report(run_dir)
+            with _writing(run_dir / "report.html"):
+                page = write_experiment_report(run_dir)
         else:
             RunStore.open(run_dir, readonly=True).close()
-            page = write_report(run_dir)
-        err_console.print(f"report: {page}")
+            with _writing(run_dir / "report"):
+                page = write_report(run_dir)
+        err_console.print(plain(f"report: {page}"), highlight=False)
 
 
 @app.command()
@@ -344,7 +362,7 @@ def check(run_dir: Annotated[Path, typer.Argument(help="Run directory (or its ru
         from societas.store.check import run_checks
 
         results = run_checks(run_dir)
-        table = Table(title=f"check {run_dir}")
+        table = Table(title=plain(f"check {run_dir}"))
         table.add_column("check")
         table.add_column("result")
         table.add_column("verifies")
@@ -359,7 +377,7 @@ def check(run_dir: Annotated[Path, typer.Argument(help="Run directory (or its ru
         out_console.print(table)
         problems = [p for result in results for p in result.problems]
         for problem in problems:  # plain Text: messages quote data from the store
-            out_console.print(Text(f"- {problem}"), soft_wrap=True)
+            out_console.print(Text(f"- {safe(str(problem))}"), soft_wrap=True)
         if problems:
             err_console.print(
                 Text(f"{len(problems)} problem(s) found in {run_dir}", style="red"),
@@ -373,7 +391,7 @@ def check(run_dir: Annotated[Path, typer.Argument(help="Run directory (or its ru
 def scenarios() -> None:
     """List the registered scenarios."""
     for name in available_scenarios():
-        out_console.print(name)
+        out_console.print(plain(name))
 
 
 def _register_sweep() -> None:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from societas.cli.terminal import safe
 from societas.experiments import run_sweep
 from societas.experiments.sweep import Job, SweepResult
 
@@ -34,7 +35,7 @@ def summary_table(result: SweepResult) -> tuple[Table, list[str]]:
     summary = result.summary
     has_ref = bool(summary["reference"].notna().any()) if "reference" in summary else False
     sources: list[str] = []
-    table = Table(title=f"{result.directory}: mean and 95% CI over seeds")
+    table = Table(title=Text(f"{result.directory}: mean and 95% CI over seeds"))
     columns = ["metric", "condition", "n", "mean", "95% CI"] + (["reference"] if has_ref else [])
     for column in columns:
         table.add_column(column, justify="right" if column in ("n", "mean") else "left")
@@ -116,7 +117,9 @@ def sweep_command(
         )
         for job, message in result.failed:
             _err.print(
-                Text.assemble(("failed", "red"), f": {job.condition} seed {job.seed}: {message}"),
+                Text.assemble(
+                    ("failed", "red"), f": {job.condition} seed {job.seed}: {safe(message)}"
+                ),
                 highlight=False,
             )
         if result.failed:

@@ -30,6 +30,7 @@ import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["app", "simulate_cascades", "simulate_oasis", "validate_cascades_command"]
 
@@ -178,7 +179,10 @@ def validate_cascades_command(
             real = real_all.iloc[pick].reset_index(drop=True)
         else:
             real = real_all
-        _err.print(f"simulating {len(real)} cascades of {data} with model {model} ...")
+        _err.print(
+            Text(f"simulating {len(real)} cascades of {data} with model {model} ..."),
+            highlight=False,
+        )
         result = simulate_cascades(
             real,
             model=model,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import os
 import signal
 import threading
@@ -10,7 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from pydantic import BaseModel
@@ -24,8 +26,16 @@ from societas.llm.registry import parse_spec
 from societas.llm.routing import RoutedModel, replay_spec_for
 from societas.mind.generative import mind_factory, scenario_mind_config
 from societas.population import Executor, build_executor
-from societas.store import RunStore
-from societas.typing import ConfigError, LanguageModel, Persona, Sampling, StoreError
+from societas.store import DirectoryLock, RunStore, lock_directory
+from societas.store.check import check_store
+from societas.typing import (
+    ConfigError,
+    LanguageModel,
+    Persona,
+    Sampling,
+    SocietasError,
+    StoreError,
+)
 from societas.typing.events import PROCESS_EVENT_KINDS
 from societas.typing.scenario import Scenario, World
 
@@ -46,6 +56,7 @@ class RunHandle:
     resumed: bool
     out: Path
     executor: Executor | None = None
+    lock: DirectoryLock | None = None
 
     async def run(self, *, handle_sigint: bool = False) -> dict[str, float]:
         """Run to the end. With ``handle_sigint``, Ctrl-C stops after the current tick
@@ -70,10 +81,15 @@ class RunHandle:
             await self.backend.aclose()
 
     def close(self) -> None:
-        if self.executor is not None:
-            self.executor.close()
-        self.store.close()
-        self.cache.close()
+        try:
+            if self.executor is not None:
+                self.executor.close()
+            self.store.close()
+            self.cache.close()
+        finally:
+            lock, self.lock = self.lock, None  # closing twice releases once
+            if lock is not None:
+                lock.release()
 
 
 def _api_key(explicit: str | None) -> str | None:
@@ -235,6 +251,51 @@ def stored_config(
     return stored
 
 
+def make_directory(out: Path) -> None:
+    """Create ``out`` (and its parents); a ``ConfigError`` if a file is in the way."""
+    try:
+        for path in (out, *out.parents):
+            if path.exists() and not path.is_dir():
+                raise ConfigError("--out", "out", "a directory (this is a file)", str(path))
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            "--out", "out", f"a directory that can be created ({exc.strerror})", str(out)
+        ) from exc
+
+
+_Prepare = TypeVar("_Prepare", bound=Callable[..., RunHandle])
+
+
+def _writer(what: str) -> Callable[[_Prepare], _Prepare]:
+    """Hold the run directory's write lock (``societas.store.lock``) from before the store is
+    looked at until the handle is closed: one writer per run, across processes."""
+
+    def wrap(prepare: _Prepare) -> _Prepare:
+        signature = inspect.signature(prepare)
+
+        @functools.wraps(prepare)
+        def locked(*args: Any, **kwargs: Any) -> RunHandle:
+            out = Path(signature.bind_partial(*args, **kwargs).arguments["out"])
+            if what == "run":
+                make_directory(out)
+            elif not out.is_dir():
+                RunStore.open(out, readonly=True).close()  # the clear "no run store here"
+            lock = lock_directory(out if out.is_dir() else out.parent, what)
+            try:
+                handle = prepare(*args, **kwargs)
+            except BaseException:
+                lock.release()
+                raise
+            handle.lock = lock
+            return handle
+
+        return cast("_Prepare", locked)
+
+    return wrap
+
+
+@_writer("run")
 def prepare_run(
     scenario: Scenario | Any,
     config: BaseModel,
@@ -251,9 +312,11 @@ def prepare_run(
     scenario = adapt(scenario)
     if (out / "run.db").exists():
         raise ConfigError(
-            "--out", "out", f"a directory without a run (use 'societas resume {out}')", str(out)
+            "--out",
+            "out",
+            f"a directory without a run (it holds one; continue it with 'societas resume {out}')",
+            str(out),
         )
-    out.mkdir(parents=True, exist_ok=True)
     gateway, backend, cache = _build_gateway(scenario, config, options, out, api_key)
     # A probe world tells the number of ticks and tries the interventions' setting changes
     # and population changes (in tick order, as the run will), so a bad one stops the run
@@ -295,6 +358,7 @@ def prepare_run(
     return RunHandle(sim, store, backend, cache, 0, False, out, executor)
 
 
+@_writer("resume")
 def prepare_resume(
     out: Path,
     scenario: Scenario | Any,
@@ -303,8 +367,16 @@ def prepare_resume(
     api_key: str | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunHandle:
-    """Reopen a run at the tick after its last committed snapshot."""
+    """Reopen a run at the tick after its last committed snapshot; a damaged store (any
+    problem ``societas check`` finds, or a snapshot that does not restore) is a
+    ``StoreError`` before anything is written."""
     scenario = adapt(scenario)
+    problems = check_store(out)
+    if problems:
+        raise StoreError(
+            f"{out}: the store is damaged, nothing was resumed ({len(problems)} problem(s), "
+            f"the first: {problems[0]}); 'societas check {out}' lists them"
+        )
     store = RunStore.open(out)
     info = store.run_info()
     config = scenario.config_model.model_validate(info["config"]["scenario"])
@@ -328,9 +400,16 @@ def prepare_resume(
     executor = _attach_executor(sim.world, store, options)
     try:
         sim.restore(state)
-    except BaseException:
+    except BaseException as exc:
         if executor is not None:
             executor.close()
+        if isinstance(exc, Exception) and not isinstance(exc, SocietasError):
+            store.close()
+            cache.close()
+            raise StoreError(
+                f"{store.path}: the snapshot of tick {last_tick} does not restore "
+                f"({type(exc).__name__}: {exc}); the store is damaged, nothing was resumed"
+            ) from exc
         raise
     return RunHandle(sim, store, backend, cache, last_tick + 1, True, out, executor)
 

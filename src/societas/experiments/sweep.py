@@ -30,13 +30,20 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from societas.engine import RunOptions, prepare_resume, prepare_run, run_sync
-from societas.engine.runner import stored_config
+from societas.engine import RunOptions, prepare_resume, prepare_run
+from societas.engine.runner import make_directory, stored_config
 from societas.experiments.spec import ExperimentSpec, Reference, load_experiment
+from societas.experiments.workers import (
+    NOT_STARTED,
+    run_handle,
+    run_in_pool,
+    run_sequentially,
+    stop_requested,
+)
 from societas.llm.local import THREADS_ENV
 from societas.scenarios import get_scenario, load_spec
 from societas.scenarios.loader import parse_override
-from societas.store import DB_NAME, RunStore
+from societas.store import DB_NAME, RunStore, lock_directory
 from societas.typing import ConfigError, Persona, SocietasError
 
 __all__ = [
@@ -139,8 +146,19 @@ def _status(directory: Path) -> str | None:
 
 
 def _execute(base_file: str, sets: tuple[str, ...], seed: int, directory: str) -> str:
-    """Run or resume one job (in a worker process or in-process). Returns what it did."""
+    """Run or resume one job (in a worker process or in-process). Returns what it did.
+
+    Holds the run directory's write lock from before it looks at the store until the run
+    stops, so two sweeps (or a sweep and a ``resume``) never write one run at once."""
+    if stop_requested():  # a queued job reached a worker after the sweep was stopped
+        return NOT_STARTED
     out = Path(directory)
+    make_directory(out)
+    with lock_directory(out, "sweep worker"):
+        return _execute_locked(base_file, sets, seed, out)
+
+
+def _execute_locked(base_file: str, sets: tuple[str, ...], seed: int, out: Path) -> str:
     status = _status(out)
     if status == "completed":
         return "skipped"
@@ -149,11 +167,13 @@ def _execute(base_file: str, sets: tuple[str, ...], seed: int, directory: str) -
             for suffix in ("", "-wal", "-shm"):
                 (out / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
         spec = load_spec(base_file, list(sets), seed=seed)
-        run_sync(prepare_run(spec.scenario, spec.config, spec.options, out, personas=spec.personas))
+        run_handle(
+            prepare_run(spec.scenario, spec.config, spec.options, out, personas=spec.personas)
+        )
         return "started"
     with RunStore.open(out, readonly=True) as store:
         name = str(store.run_info()["scenario"])
-    run_sync(prepare_resume(out, get_scenario(name)))
+    run_handle(prepare_resume(out, get_scenario(name)))
     return "resumed"
 
 
@@ -288,7 +308,13 @@ def _plan(
         sets = (*cli_sets, *condition.sets())
         if replay_from is not None:
             sets = (*sets, "run.model=replay")  # last: replaces a grid's run.model too
-        load_spec(str(base_file), list(sets), seed=spec.seeds[0])  # fail early on bad cells
+        try:  # fail early on bad cells
+            load_spec(str(base_file), list(sets), seed=spec.seeds[0])
+        except ConfigError:
+            # Leave no copy of a refused base behind (it may hold what a setting must not,
+            # such as an API key).
+            base_file.unlink(missing_ok=True)
+            raise
         for seed in spec.seeds:
             job = Job(condition.id, seed, sets, directory / "runs" / f"{condition.id}-seed{seed}")
             if replay_from is not None:
@@ -333,35 +359,29 @@ def _plan(
 Record = Callable[[Job, str, str | None], None]
 
 
-def _set_threads(threads: str) -> None:
-    os.environ[THREADS_ENV] = threads
-
-
 def _run_local(jobs: list[Job], base_file: Path, parallel: int, record: Record) -> None:
+    """In this process (``parallel`` 1) or in a tree of worker processes (see ``workers``)."""
+
+    def execute(job: Job) -> str:
+        return _execute(str(base_file), job.sets, job.seed, str(job.directory))
+
     if parallel == 1:
-        for job in jobs:
-            try:
-                record(job, _execute(str(base_file), job.sets, job.seed, str(job.directory)), None)
-            except SocietasError as exc:
-                record(job, "failed", str(exc))
+        run_sequentially(jobs, execute, record)
         return
-    ctx = multiprocessing.get_context("spawn")
+
+    def submit(pool: ProcessPoolExecutor, job: Job) -> Future[str]:
+        return pool.submit(_execute, str(base_file), job.sets, job.seed, str(job.directory))
+
     # Workers share the cores: each local model gets its part (see llm.local.local_threads).
     threads = os.environ.get(THREADS_ENV) or str(max(1, (os.cpu_count() or 1) // parallel))
-    with ProcessPoolExecutor(
-        max_workers=parallel,
-        mp_context=ctx,
-        initializer=_set_threads,
-        initargs=(threads,),
-    ) as pool:
-        futures: dict[Future[str], Job] = {
-            pool.submit(_execute, str(base_file), j.sets, j.seed, str(j.directory)): j for j in jobs
-        }
-        for future, job in futures.items():
-            try:
-                record(job, future.result(), None)
-            except SocietasError as exc:
-                record(job, "failed", str(exc))
+    run_in_pool(
+        jobs,
+        submit,
+        parallel=parallel,
+        threads=threads,
+        context=multiprocessing.get_context("spawn"),
+        record=record,
+    )
 
 
 def _run_ray(
@@ -435,7 +455,31 @@ def run_sweep(
             import ray  # noqa: F401
         except ImportError as exc:
             raise ConfigError("--runner", "runner", RAY_HINT, "ray") from exc
-    base_file, jobs = _plan(spec, directory, _cli_sets(spec, model, sets), replay_from, runner)
+    make_directory(directory)
+    with lock_directory(directory, "sweep"):
+        return _sweep_locked(
+            spec,
+            directory,
+            _cli_sets(spec, model, sets),
+            replay_from,
+            runner,
+            parallel,
+            address,
+            on_done,
+        )
+
+
+def _sweep_locked(
+    spec: ExperimentSpec,
+    directory: Path,
+    cli_sets: list[str],
+    replay_from: Path | None,
+    runner: str,
+    parallel: int,
+    address: str | None,
+    on_done: Callable[[Job, str], None] | None,
+) -> SweepResult:
+    base_file, jobs = _plan(spec, directory, cli_sets, replay_from, runner)
     outcomes: dict[Job, str] = {}
     failed: list[tuple[Job, str]] = []
 

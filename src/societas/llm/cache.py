@@ -24,22 +24,38 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 
 
+def _advice(exc: Exception) -> str:
+    """What to do about a cache that does not open: delete it only when it is damaged."""
+    text = str(exc).lower()
+    if isinstance(exc, sqlite3.DatabaseError) and (
+        "not a database" in text or "malformed" in text or "corrupt" in text
+    ):
+        return f"{exc}; it is damaged: delete it, or pass another --cache"
+    if "readonly" in text or "read-only" in text:
+        return (
+            f"{exc}; the file or its folder is read-only: make it writable or pass another --cache"
+        )
+    if "locked" in text or "busy" in text:
+        return f"{exc}; another process holds it locked: wait for it or pass another --cache"
+    return (
+        f"{exc}; check that the path exists, is writable and not too long, or pass another --cache"
+    )
+
+
 class ResponseCache:
     """Persistent map from request hash to response. Safe to share between runs."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{self.path}: not a usable response cache ({exc}); delete it or pass another"
-            ) from exc
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StoreError(f"{self.path}: not a usable response cache ({_advice(exc)})") from exc
 
     def get(self, key: str) -> LLMResponse | None:
         with self._lock:

@@ -149,6 +149,11 @@ def _validate(
         field = f"{prefix}{loc}" if loc else prefix.rstrip(".")
         source = _source_of(field, origin)
         expected = _expected(err)
+        if err["type"] == "extra_forbidden" and str(err["loc"][-1]).lower() == "api_key":
+            expected = (
+                "no API key among the settings (it would be stored with the run): pass "
+                "--api-key or set SOCIETAS_API_KEY"
+            )
         got = err.get("input") if err["type"] != "missing" else None
         raise ConfigError(source, field, expected, got) from exc
     # Unknown settings are refused even when a (plugin's) model ignores them: a typo must not

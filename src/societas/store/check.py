@@ -182,6 +182,14 @@ def _header(db: Path) -> str | None:
     return text
 
 
+def _loads(text: Any) -> Any:
+    """``json.loads`` that reports nesting too deep to parse as bad JSON (a ``ValueError``)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 # -- the checks ------------------------------------------------------------------------------
 
 
@@ -211,6 +219,10 @@ class _Context:
             return CheckResult(name, description, skipped=str(skip))
         except sqlite3.DatabaseError as exc:
             messages.append(f"could not read the store ({exc})")
+        except Exception as exc:  # noqa: BLE001 - damaged data must be reported, not crash
+            messages.append(
+                f"the check could not finish on this data ({type(exc).__name__}: {exc})"
+            )
         if more:
             messages.append(f"... and {more} more like these")
         return CheckResult(name, description, tuple(Problem(name, m) for m in messages))
@@ -270,7 +282,7 @@ def _runs(ctx: _Context) -> Iterable[str]:
     if not 0 <= ticks <= num_ticks:
         yield f"ticks_completed is {ticks}, outside 0..num_ticks ({num_ticks})"
     try:
-        config = json.loads(run.get("config") or "")
+        config = _loads(run.get("config") or "")
     except (TypeError, ValueError):
         config = None
     if not isinstance(config, dict):
@@ -320,7 +332,7 @@ def _payloads(ctx: _Context) -> Iterable[str]:
             )
             continue
         try:
-            payload = json.loads(row[-1])
+            payload = _loads(row[-1])
         except (TypeError, ValueError):
             yield f"{where}: payload is not JSON"
             continue
@@ -424,7 +436,7 @@ def _snapshot(ctx: _Context) -> Iterable[str]:
                 "would record them twice"
             )
     try:
-        parsed = json.loads(state)
+        parsed = _loads(state)
     except (TypeError, ValueError):
         parsed = None
     if not isinstance(parsed, dict):
@@ -479,7 +491,7 @@ def _llm_calls(ctx: _Context) -> Iterable[str]:
     for row in cur:
         seq, run_id, tick, actor, payload_text = row[:5]
         try:
-            payload = json.loads(payload_text)
+            payload = _loads(payload_text)
         except (TypeError, ValueError):
             payload = None
         if not isinstance(payload, dict):
@@ -487,7 +499,7 @@ def _llm_calls(ctx: _Context) -> Iterable[str]:
         event = {**payload, "run_id": run_id, "tick": tick, "actor": actor}
         stored = dict(zip(_CALL_FIELDS, row[5:], strict=True))
         try:
-            stored["faults"] = json.loads(stored["faults"])
+            stored["faults"] = _loads(stored["faults"])
         except (TypeError, ValueError):
             yield f"llm_calls row seq {seq}: faults is not JSON"
             continue

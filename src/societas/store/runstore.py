@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from societas.store.atomic import atomic_file
 from societas.store.migrations import SCHEMA_VERSION, migrate
 from societas.typing import Event, EventAdapter, LLMCall, StoreError
 
@@ -321,7 +322,7 @@ class RunStore:
 
     def export_jsonl(self, out: str | Path) -> int:
         n = 0
-        with Path(out).open("w", encoding="utf-8") as fh:
+        with atomic_file(out) as fh:
             for event in self.iter_events():
                 fh.write(event.model_dump_json() + "\n")
                 n += 1
@@ -330,7 +331,8 @@ class RunStore:
     def export_parquet(self, out: str | Path) -> int:
         df = self.events_df()
         df["payload"] = df["payload"].map(lambda p: json.dumps(p, sort_keys=True))
-        df.to_parquet(out, index=False)
+        with atomic_file(out, binary=True) as fh:
+            df.to_parquet(fh, index=False)
         return len(df)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import reprlib
 
 __all__ = [
@@ -30,12 +31,20 @@ class ConfigError(SocietasError):
     exit_code = 2
 
     def __init__(self, source: str, field: str, expected: str, got: object = None) -> None:
-        self.source = _one_line(source)
+        # Never repeat a secret: not its value, not the --set item that carried it.
+        if is_secret_field(field):
+            got = None if got is None else _NOT_SHOWN
+        if source.startswith("--set ") and "=" in source:
+            key, _, value = source.partition("=")
+            if is_secret_field(key) or _SECRET_KEY_IN_TEXT.search(value) or _holds_secret(got):
+                source = f"{key}={_NOT_SHOWN}"
+        got = _scrub(got)
+        self.source = _one_line(redact_url(source))
         self.field = field
         self.expected = expected
         self.got = got
-        where = f"{source}: field '{field}'" if field else source
-        got_txt = "" if got is None else f", got {_short(got)}"
+        where = f"{self.source}: field '{field}'" if field else self.source
+        got_txt = "" if got is None else f", got {redact_url(_short(got))}"
         super().__init__(_one_line(f"{where}: expected {expected}{got_txt}"))
 
 
@@ -70,6 +79,59 @@ class StoreError(SocietasError):
     """A run store is missing, corrupted, or of an unknown schema version."""
 
     exit_code = 2
+
+
+class _Hidden:
+    def __repr__(self) -> str:
+        return "<not shown: it may be a secret>"
+
+    __str__ = __repr__
+
+
+_NOT_SHOWN = _Hidden()
+# Names of settings that hold secrets (the pattern, not a secret).
+_SECRET_NAME = (
+    r"(?:\w*[_-])?(?:api_?key|key|token|password|passwd|secret|authorization|credentials?)"  # noqa: S105
+)
+_SECRET_FIELD = re.compile(rf"(?i){_SECRET_NAME}")
+_SECRET_KEY_IN_TEXT = re.compile(rf"(?i)\b{_SECRET_NAME}[\"']?\s*[:=]")
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/@:]*):[^\s/@]*@")
+
+
+def is_secret_field(field: str) -> bool:
+    """True for a setting whose value may be a secret (``run.api_key``, ``...token``)."""
+    last = re.split(r"[.\[\]\s]", field.strip("[]. "))[-1] if field else ""
+    return _SECRET_FIELD.fullmatch(last) is not None
+
+
+def _holds_secret(value: object, depth: int = 0) -> bool:
+    if depth > _REPR.maxlevel:
+        return False
+    if isinstance(value, dict):
+        items = list(value.items())[: _REPR.maxdict]
+        return any(is_secret_field(str(k)) or _holds_secret(v, depth + 1) for k, v in items)
+    if isinstance(value, list | tuple):
+        return any(_holds_secret(v, depth + 1) for v in value[: _REPR.maxlist])
+    return False
+
+
+def _scrub(value: object, depth: int = 0) -> object:
+    """``value`` with the values of secret-named keys hidden, as far as an error shows it."""
+    if depth > _REPR.maxlevel:
+        return value
+    if isinstance(value, dict):
+        return {
+            k: _NOT_SHOWN if is_secret_field(str(k)) else _scrub(v, depth + 1)
+            for k, v in list(value.items())[: _REPR.maxdict + 1]
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(v, depth + 1) for v in value[: _REPR.maxlist + 1]]
+    return value
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@`` URL replaced by ***."""
+    return _URL_PASSWORD.sub(r"\1:***@", text)
 
 
 def _one_line(text: str) -> str:

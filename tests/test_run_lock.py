@@ -1,0 +1,180 @@
+"""One writer per run directory: ``run``, ``resume`` and sweeps take an OS file lock.
+
+Real concurrent processes (the console script): the second writer is refused at once with
+exit 2 and the holder's PID, the first goes on undisturbed, and the kernel hands the lock on
+when its holder is killed (SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from societas.store import LOCK_NAME, DirectoryLocked, lock_directory
+from societas.store.check import check_store
+
+LONG = ["--set", "months=300", "--set", "collapse_threshold=0"]
+SOCIETAS = [sys.executable, "-m", "societas"]
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*SOCIETAS, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _ticks(db: Path) -> int:
+    try:
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=0.5)
+        try:
+            row = conn.execute("SELECT ticks_completed FROM runs").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return -1
+    return -1 if row is None else int(row[0])
+
+
+def _wait_for(what: str, condition: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _holds_lock(directory: Path, proc: subprocess.Popen[str]) -> bool:
+    path = directory / LOCK_NAME
+    return path.exists() and path.read_text().startswith(f"{proc.pid} ")
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+
+
+def _killed_run(tmp_path: Path) -> Path:
+    """A long scripted run killed (SIGKILL) after a few committed ticks."""
+    out = tmp_path / "run"
+    first = _start("run", "commons", "-m", "scripted", *LONG, "-q", "-o", str(out))
+    try:
+        _wait_for("a few ticks", lambda: _ticks(out / "run.db") >= 3)
+    finally:
+        _kill(first)
+    return out
+
+
+@pytest.mark.slow
+def test_two_resumes_of_one_directory_do_not_race(tmp_path: Path) -> None:
+    out = _killed_run(tmp_path)
+    first = _start("resume", str(out), "-q")
+    try:
+        _wait_for("the first resume to hold the lock", lambda: _holds_lock(out, first))
+        start = _ticks(out / "run.db")
+        second = subprocess.run(
+            [*SOCIETAS, "resume", str(out), "-q"], capture_output=True, text=True, timeout=30
+        )
+        assert second.returncode == 2, second.stderr
+        assert f"PID {first.pid}" in second.stderr
+        assert "in use by another societas process" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert first.poll() is None  # the holder goes on
+        _wait_for("the holder to go on", lambda: _ticks(out / "run.db") > start + 2)
+    finally:
+        _kill(first)
+    # The kernel released the killed holder's lock: the next resume takes it.
+    third = _start("resume", str(out), "-q")
+    try:
+        _wait_for("the third resume to hold the lock", lambda: _holds_lock(out, third))
+    finally:
+        _kill(third)
+    assert check_store(out) == []
+
+
+@pytest.mark.slow
+def test_a_second_run_into_a_live_directory_names_the_holder(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = _start("run", "commons", "-m", "scripted", *LONG, "-q", "-o", str(out))
+    try:
+        _wait_for("the run to hold the lock", lambda: _holds_lock(out, first))
+        second = subprocess.run(
+            [*SOCIETAS, "run", "commons", "-m", "scripted", "-q", "-o", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert second.returncode == 2, second.stderr
+        assert f"PID {first.pid}" in second.stderr
+        # Not the advice to resume: that would start a second writer on a live run.
+        assert "resume" not in second.stderr
+        assert first.poll() is None
+    finally:
+        _kill(first)
+    assert check_store(out) == []
+
+
+EXPERIMENT = """
+name: locked
+scenario: commons
+base:
+  months: 300
+  collapse_threshold: 0
+  run: {model: scripted}
+grid:
+  allocation: [stochastic, proportional]
+seeds: 1
+"""
+
+
+@pytest.mark.slow
+def test_two_sweeps_on_one_out_the_second_is_refused(tmp_path: Path) -> None:
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(EXPERIMENT)
+    out = tmp_path / "exp"
+    first = _start("sweep", str(spec), "-o", str(out))
+    try:
+        _wait_for("the sweep to hold the lock", lambda: _holds_lock(out, first))
+        second = subprocess.run(
+            [*SOCIETAS, "sweep", str(spec), "-o", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2, second.stderr
+        assert f"PID {first.pid}" in second.stderr
+        assert first.poll() is None
+    finally:
+        _kill(first)
+
+
+def test_the_lock_is_reentrant_in_one_process_and_released(tmp_path: Path) -> None:
+    outer = lock_directory(tmp_path, "test")
+    inner = lock_directory(tmp_path, "test again")
+    assert inner is outer
+    inner.release()
+    # Still held: another process is refused.
+    probe = [
+        sys.executable,
+        "-c",
+        "import sys; from pathlib import Path; from societas.store import lock_directory; "
+        "lock_directory(Path(sys.argv[1]), 'probe')",
+        str(tmp_path),
+    ]
+    refused = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert f"PID {os.getpid()}, test" in refused.stderr
+    assert DirectoryLocked.__name__ in refused.stderr
+    outer.release()
+    assert subprocess.run(probe, capture_output=True, text=True, timeout=60).returncode == 0

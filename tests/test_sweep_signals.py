@@ -1,0 +1,206 @@
+"""A parallel sweep is one process tree: killed, it takes its workers with it; stopped
+(SIGTERM, Ctrl-C), it starts nothing more, lets running runs finish their tick, marks them
+interrupted and exits 130; a second Ctrl-C stops it within seconds.
+
+Real signals to a real ``societas sweep --parallel 2`` (scripted model), as a user's shell
+or a terminal would send them. Worker PIDs come from the lock files of the run directories
+(each worker holds the lock of the run it writes).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from societas.store import LOCK_NAME, RunStore
+from societas.store.check import check_store
+
+SWEEP = [sys.executable, "-m", "societas", "sweep"]
+EXPERIMENT = """
+name: signals
+scenario: commons
+base:
+  months: {months}
+  collapse_threshold: 0
+  run: {{model: scripted}}
+grid:
+  allocation: [stochastic, proportional]
+seeds: 2
+"""
+
+
+def _sweep(tmp_path: Path, months: int) -> tuple[subprocess.Popen[str], Path]:
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(EXPERIMENT.format(months=months))
+    out = tmp_path / "exp"
+    proc = subprocess.Popen(
+        [*SWEEP, str(spec), "--parallel", "2", "-o", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, like a job in a terminal
+    )
+    return proc, out
+
+
+def _ticks(run_dir: Path) -> int:
+    db = run_dir / "run.db"
+    if not db.exists():
+        return -1
+    try:
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=0.5)
+        try:
+            row = conn.execute("SELECT ticks_completed FROM runs").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return -1
+    return -1 if row is None else int(row[0])
+
+
+def _run_dirs(out: Path) -> list[Path]:
+    return sorted(p for p in (out / "runs").glob("*") if p.is_dir())
+
+
+def _running(out: Path, proc: subprocess.Popen[str], timeout: float = 90.0) -> dict[Path, int]:
+    """Wait until two runs have committed ticks; their directories -> their workers' PIDs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        live = [d for d in _run_dirs(out) if _ticks(d) >= 2]
+        if len(live) >= 2:
+            return {d: int((d / LOCK_NAME).read_text().split()[0]) for d in live}
+        time.sleep(0.05)
+    raise AssertionError("the sweep did not start two runs")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has exited
+
+
+def _wait_dead(pids: list[int], timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.05)
+    return [p for p in pids if _alive(p)]
+
+
+def _cleanup(proc: subprocess.Popen[str], pids: list[int]) -> None:
+    for pid in [proc.pid, *pids]:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    if proc.poll() is None:
+        proc.communicate(timeout=30)
+
+
+@pytest.mark.slow
+def test_killing_the_sweep_kills_its_workers(tmp_path: Path) -> None:
+    proc, out = _sweep(tmp_path, months=300)
+    workers: dict[Path, int] = {}
+    try:
+        workers = _running(out, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        assert _wait_dead(list(workers.values()), timeout=5.0) == []
+        progress = {d: _ticks(d) for d in workers}
+        time.sleep(1.0)
+        assert {d: _ticks(d) for d in workers} == progress  # nobody writes any more
+        for run_dir in workers:
+            assert check_store(run_dir) == []
+    finally:
+        _cleanup(proc, list(workers.values()))
+
+
+@pytest.mark.slow
+def test_sigterm_stops_queueing_finishes_the_tick_and_marks_runs_interrupted(
+    tmp_path: Path,
+) -> None:
+    proc, out = _sweep(tmp_path, months=300)
+    workers: dict[Path, int] = {}
+    try:
+        workers = _running(out, proc)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130, stderr
+        assert "interrupted" in stderr
+        assert "Traceback" not in stderr
+        assert "2 run(s) interrupted" in stderr
+        assert "2 not started" in stderr
+        assert _wait_dead(list(workers.values()), timeout=5.0) == []
+        for run_dir in workers:
+            assert check_store(run_dir) == []
+            with RunStore.open(run_dir, readonly=True) as store:
+                assert store.run_info()["status"] == "interrupted"
+        # The queued runs never started.
+        started = [d for d in _run_dirs(out) if (d / "run.db").exists()]
+        assert sorted(started) == sorted(workers)
+        assert not (out / "summary.csv").exists()
+    finally:
+        _cleanup(proc, list(workers.values()))
+
+
+@pytest.mark.slow
+def test_ctrl_c_to_the_process_group_then_the_same_command_finishes(tmp_path: Path) -> None:
+    proc, out = _sweep(tmp_path, months=40)
+    workers: dict[Path, int] = {}
+    try:
+        workers = _running(out, proc)
+        os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches every process
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130, stderr
+        assert _wait_dead(list(workers.values()), timeout=5.0) == []
+        again = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "societas",
+                "sweep",
+                str(tmp_path / "exp.yaml"),
+                "--parallel",
+                "2",
+                "-o",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert again.returncode == 0, again.stderr
+        for run_dir in _run_dirs(out):
+            assert check_store(run_dir) == []
+            with RunStore.open(run_dir, readonly=True) as store:
+                assert store.final_metrics()["months_played"] == 40
+    finally:
+        _cleanup(proc, list(workers.values()))
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_stops_within_five_seconds(tmp_path: Path) -> None:
+    proc, out = _sweep(tmp_path, months=300)
+    workers: dict[Path, int] = {}
+    try:
+        workers = _running(out, proc)
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+        assert time.monotonic() - t0 < 5.0
+        assert proc.returncode == 130, stderr
+        assert "Traceback" not in stderr
+        assert _wait_dead(list(workers.values()), timeout=5.0) == []
+        for run_dir in workers:
+            assert check_store(run_dir) == []
+    finally:
+        _cleanup(proc, list(workers.values()))
