@@ -6,4 +6,6 @@ BIN=.venv/bin
 "$BIN/ruff" check src tests benchmarks
 "$BIN/ruff" format --check src tests benchmarks
 "$BIN/mypy"
+# The layers of docs/architecture.md (contracts in pyproject.toml, [tool.importlinter]).
+"$BIN/lint-imports" --no-cache
 "$BIN/python" -m pytest "$@"
