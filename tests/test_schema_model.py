@@ -10,7 +10,7 @@ import asyncio
 import importlib
 import json
 import pkgutil
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -230,3 +230,41 @@ def test_the_backend_is_registered_by_entry_point_and_deterministic() -> None:
 def test_unsatisfiable_schemas_raise_a_clear_error(schema: dict[str, Any], where: str) -> None:
     with pytest.raises(SchemaFillError, match=where):
         fill_schema(schema, 0)
+
+
+class _Cat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["cat"]
+    lives: int = Field(ge=1, le=9)
+
+
+class _Dog(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["dog"]
+    name: str = Field(min_length=2, max_length=12)
+
+
+class _Tree(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(max_length=5)
+    children: list[_Tree] = Field(default_factory=list, max_length=3)
+
+
+class _Shapes(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pet: Annotated[Union[_Cat, _Dog], Field(discriminator="kind")]  # noqa: UP007
+    pets: list[_Cat | _Dog] = Field(min_length=1, max_length=4)
+    pair: tuple[int, str]
+    tags: set[Literal["a", "b", "c"]] = Field(min_length=2)
+    index: dict[str, _Cat]
+    tree: _Tree
+    ratio: float = Field(gt=0.0, lt=1e-3)
+    step: float = Field(multiple_of=0.25, ge=-1, le=1)
+    nothing: None = None
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_unions_tuples_sets_maps_and_recursion(seed: int) -> None:
+    schema = _Shapes.model_json_schema()
+    _Shapes.model_validate_json(json.dumps(fill_schema(schema, seed)))
