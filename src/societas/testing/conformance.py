@@ -7,9 +7,9 @@
   legitimately differ, ``NONREPRODUCIBLE_FIELDS``, run ids and numbering, dropped), and the
   run records the scenario under its registered name (resume, report and interview look the
   scenario up by that name);
-- ``resume_after_sigkill``: a ``societas run`` killed with SIGKILL after it committed a tick,
-  then ``societas resume``, ends with the same events as the uninterrupted run, and its store
-  passes ``societas check``;
+- ``resume_after_sigkill``: a ``societas run`` killed with SIGKILL after it committed a tick
+  and before its last one, then ``societas resume``, ends with the same events as the
+  uninterrupted run, and its store passes ``societas check``;
 - ``replay``: ``--model replay:<id> --cache RUN/cache.db`` reproduces the recorded events;
 - ``check``: ``societas check RUN`` exits 0;
 - ``report``: ``societas report RUN`` exits 0 and writes ``RUN/report/index.html``;
@@ -18,9 +18,10 @@
 
 The default model is ``test`` (schema-valid answers from each request's seed), so any
 scenario is checked offline with no scripted policy; ``model="scripted"`` uses the
-scenario's own policy. Settings should be small (a few ticks, a few agents) so a check takes
-seconds, but with at least two ticks so the kill lands mid-run. ``conformance_cases`` turns a
-table of such settings into pytest parameters; see ``docs/conformance.md``.
+scenario's own policy. Settings should be small (few agents, few ticks) so a check takes
+seconds, but with enough ticks (ten when ticks are fast) for the kill to land mid-run.
+``conformance_cases`` turns a table of such settings into pytest parameters; see
+``docs/conformance.md``.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from typing import Any
 
 from societas.analysis.compare import first_difference
 from societas.scenarios import load_spec
-from societas.store import RunStore
-from societas.typing import Event, SocietasError
+from societas.store import DB_NAME, RunStore
+from societas.typing import Event
 
 __all__ = [
     "CHECKS",
@@ -51,7 +52,11 @@ __all__ = [
 
 CHECKS = ("deterministic", "resume_after_sigkill", "replay", "check", "report", "bad_config")
 _UNKNOWN_KEY = "conformance_no_such_setting"
-_POLL_S = 0.002
+# The victim of the SIGKILL check runs in slices: long ones until its store file exists,
+# then short ones, so that one slice covers few ticks.
+_START_SLICE_S = 0.05
+_MIN_SLICE_S = 0.001
+_KILL_ATTEMPTS = 3
 
 
 class ConformanceError(AssertionError):
@@ -170,49 +175,61 @@ class _Suite:
 
     def resume_after_sigkill(self) -> str:
         reference = self.root / "first"
-        victim = self.root / "killed"
-        args = self.run_args(victim)
-        proc = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "societas", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            killed_at = self._kill_mid_run(proc, victim)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=self.timeout_s)
-            if proc.stderr is not None:
-                proc.stderr.close()
+        tick_s = _tick_seconds(self.events(reference))
+        for attempt in range(1, _KILL_ATTEMPTS + 1):
+            victim = self.root / f"killed{attempt}"
+            killed_at = self._kill_mid_run(victim, tick_s)
+            if killed_at is not None:
+                break
+        else:
+            raise _CheckFailed(
+                f"the run completed before it could be killed mid-run ({_KILL_ATTEMPTS} tries): "
+                "give settings with more ticks so a kill lands between the first and the last"
+            )
         self.cli("resume", str(victim), "-q")
         self.cli("check", str(victim))
         same = self.same_events("resumed run", victim, reference)
         return f"killed after {killed_at} committed tick(s); resumed: {same}"
 
-    def _kill_mid_run(self, proc: subprocess.Popen[bytes], run_dir: Path) -> int:
+    def _kill_mid_run(self, run_dir: Path, tick_s: float) -> int | None:
+        """Start a run and SIGKILL it after a committed tick and before its last one; the
+        ticks committed when it was killed, or None if it completed first.
+
+        The victim runs in short slices between SIGCONT and SIGSTOP and its progress is read
+        while it is stopped, so fast ticks rarely slip past (a slice is a quarter of a tick of
+        the uninterrupted run, ``tick_s``, within bounds); the kill may land mid-transaction.
+        """
+        tick_slice_s = min(max(tick_s / 4, _MIN_SLICE_S), _START_SLICE_S)
         deadline = time.monotonic() + self.timeout_s
-        while time.monotonic() < deadline:
-            progress = _progress(run_dir)
-            # Halfway, so the resumed run restores a state that has moved from the start.
-            if progress is not None and progress[0] >= max(1, progress[1] // 2):
-                done, total = progress
-                if done >= total:
-                    break
+        slice_s = _START_SLICE_S  # long slices while it imports and opens its store
+        with (self.root / f"{run_dir.name}.err").open("wb") as err:
+            proc = subprocess.Popen(  # noqa: S603 - our own CLI
+                [sys.executable, "-m", "societas", *self.run_args(run_dir)],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+        try:
+            while time.monotonic() < deadline:
+                proc.send_signal(signal.SIGCONT)
+                time.sleep(slice_s)
+                if proc.poll() is not None:
+                    return None
+                proc.send_signal(signal.SIGSTOP)
+                if (run_dir / DB_NAME).exists():
+                    slice_s = tick_slice_s
+                progress = _progress(run_dir)
+                if progress is None or progress[0] < 1:
+                    continue
+                if progress[0] >= progress[1]:
+                    return None
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=self.timeout_s)
-                if proc.returncode != -signal.SIGKILL:
-                    break  # it finished on its own between the read and the kill
-                return done
-            if proc.poll() is not None:
-                break
-            time.sleep(_POLL_S)
-        else:
+                return progress[0] if proc.returncode == -signal.SIGKILL else None
             raise _CheckFailed(f"no tick was committed within {self.timeout_s:.0f} s")
-        raise _CheckFailed(
-            "the run completed before it could be killed mid-run: give settings with more "
-            "ticks (or slower ones) so a kill lands between the first and the last tick"
-        )
+        finally:
+            if proc.poll() is None:
+                proc.kill()  # SIGKILL also ends a stopped process
+            proc.wait(timeout=self.timeout_s)
 
     def replay(self) -> str:
         recorded = self.root / "first"
@@ -249,13 +266,31 @@ class _Suite:
 
 
 def _progress(run_dir: Path) -> tuple[int, int] | None:
-    """(ticks committed, ticks planned) of a run being written, None while unreadable."""
-    try:
-        with RunStore.open(run_dir, readonly=True) as store:
-            info = store.run_info()
-    except (SocietasError, sqlite3.Error):  # not created yet, or busy
+    """(ticks committed, ticks planned) of a run being written, None while unreadable.
+
+    Read from the store's documented ``runs`` table without waiting: the writer may be
+    stopped while it holds a lock (``RunStore.open`` would wait seconds for it).
+    """
+    db = run_dir / DB_NAME
+    if not db.is_file():
         return None
-    return int(info["ticks_completed"]), int(info["num_ticks"])
+    try:
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=0.0)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute("SELECT ticks_completed, num_ticks FROM runs").fetchone()
+    except sqlite3.Error:  # not created yet, or locked by the stopped writer
+        return None
+    finally:
+        conn.close()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+def _tick_seconds(events: Sequence[Event]) -> float:
+    """Mean wall time of a tick, from the run's ``tick_completed`` events (0 if unknown)."""
+    times = [e.wall_time for e in events if e.kind == "tick_completed"]
+    return (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else 0.0
 
 
 def _wrong_type_setting(name: str, overrides: Sequence[str]) -> tuple[str, str]:
