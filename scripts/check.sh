@@ -6,4 +6,8 @@ BIN=.venv/bin
 "$BIN/ruff" check src tests benchmarks
 "$BIN/ruff" format --check src tests benchmarks
 "$BIN/mypy"
+# The layers of docs/architecture.md (contracts in pyproject.toml, [tool.importlinter]).
+# A .venv made before import-linter joined the dev extra gets it here (same pin as there).
+[ -x "$BIN/lint-imports" ] || "$BIN/python" -m pip install --quiet "import-linter>=2.1,<3"
+"$BIN/lint-imports" --no-cache
 "$BIN/python" -m pytest "$@"

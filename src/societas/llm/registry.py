@@ -1,5 +1,5 @@
 """Backends by name. A model spec is ``NAME`` or ``NAME:ARG`` (``local``, ``scripted``,
-``replay``, ``replay:<model-id>``, ``openai:<model>``, ``local:/path/to/model.gguf``).
+``replay``, ``replay:<model-id>``, ``openai:<model>``, ``local:/path/to/model.gguf``, ``test``).
 
 Built-ins and third-party backends use the same path: the ``societas.backends`` entry-point
 group maps a name to a factory ``(arg, options) -> LanguageModel``.
@@ -101,3 +101,10 @@ def openai_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
         api_key=options.api_key,
         timeout_s=options.request_timeout_s,
     )
+
+
+def test_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
+    """``test``: schema-valid answers drawn from each request's seed (offline, no policy)."""
+    from societas.testing.schema_model import TestModel
+
+    return TestModel(model_id=arg or "test")

@@ -1,4 +1,5 @@
-"""Test helpers shipped with the package: a fake OpenAI-compatible server."""
+"""Test helpers shipped with the package: the schema-filling `test` backend
+(`schema_model`), a fake OpenAI-compatible server, fault injection."""
 
 from __future__ import annotations
 
