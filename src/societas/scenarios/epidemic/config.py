@@ -157,6 +157,8 @@ class EpidemicConfig(BaseModel):
 
     # -- labour --------------------------------------------------------------------------
     initial_unemployment: float = Field(default=0.04, ge=0.0, le=1.0)
+    # Per-borough initial unemployment (e.g. the month before the run); missing = the above.
+    initial_unemployment_by: dict[str, float] = Field(default_factory=dict)
     absence_layoff: float = Field(
         default=0.05, ge=0.0, le=1.0, description="P(losing the job) for a week of absence"
     )
@@ -171,9 +173,14 @@ class EpidemicConfig(BaseModel):
             raise ValueError("boroughs needs at least one borough with a positive population")
         if len(self.boroughs) > 100:
             raise ValueError("at most 100 boroughs")
-        unknown = sorted(set(self.transmission) - set(self.boroughs))
-        if unknown:
-            raise ValueError(f"transmission names unknown boroughs: {unknown}")
+        for name in ("transmission", "initial_unemployment_by"):
+            unknown = sorted(set(getattr(self, name)) - set(self.boroughs))
+            if unknown:
+                raise ValueError(f"{name} names unknown boroughs: {unknown}")
+        if any(not 0.0 <= v <= 1.0 for v in self.initial_unemployment_by.values()):
+            raise ValueError("initial_unemployment_by values must lie in [0, 1]")
+        if any(v < 0.0 for v in self.transmission.values()):
+            raise ValueError("transmission multipliers must be non-negative")
         for name, row in [
             ("age_shares", self.age_shares),
             ("household_sizes", self.household_sizes),

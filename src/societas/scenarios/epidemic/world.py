@@ -282,7 +282,10 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
             u < c.initial_infected, I, np.where(u < c.initial_infected + c.initial_recovered, R, S)
         ).astype(np.int8)
         force = arrays["occupation"] != 0
-        employed = force & (rng.uniform(seed, 0, _INIT_JOB, idx) >= c.initial_unemployment)
+        rate = np.asarray(
+            [c.initial_unemployment_by.get(b, c.initial_unemployment) for b in c.borough_names]
+        )[arrays["borough"]]
+        employed = force & (rng.uniform(seed, 0, _INIT_JOB, idx) >= rate)
         arrays.update(stage=stage, employed=employed, ever=stage == I)
         return arrays
 
