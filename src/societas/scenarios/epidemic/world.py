@@ -86,17 +86,12 @@ def slug(name: str) -> str:
 
 
 def _tally(shard: ShardState, shared: Mapping[str, Any]) -> dict[str, Any]:
-    """Integer counts of the infectious, for the next day's force of infection."""
+    """Integer counts of the infectious by behaviour code (borough, age band, occupation,
+    isolating, at work) and their households, for the next day's force of infection."""
     a = shard.arrays
-    n_b = int(shared["n_boroughs"])
     inf = np.flatnonzero(a["stage"] == I)
-    cell = (a["borough"][inf].astype(np.int64) * N_AGE + a["age"][inf]) * 2 + a["isolate"][inf]
-    work = a["at_work"]
-    wcell = a["borough"].astype(np.int64) * N_OCC + a["occupation"]
     return {
-        "infectious": np.bincount(cell, minlength=n_b * N_AGE * 2),
-        "work_inf": np.bincount(wcell[inf][work[inf]], minlength=n_b * N_OCC),
-        "work_all": np.bincount(wcell[work], minlength=n_b * N_OCC),
+        "infectious": np.bincount(a["bcode"][inf], minlength=int(shared["n_codes"])),
         "households": a["household"][inf],
     }
 
@@ -124,46 +119,69 @@ def _codes(shard: ShardState, shared: Mapping[str, Any]) -> I64:
 
 
 def _behave(shard: ShardState, shared: Mapping[str, Any]) -> dict[str, Any]:
-    """Draw this week's isolation and attendance from the group probabilities."""
+    """Draw this week's isolation and attendance from the group probabilities; set each
+    person's behaviour code ((borough * 6 + age) * 4 + occupation) * 4 + 2 isolate + at_work;
+    returns the tally and the number of people per code."""
     a = shard.arrays
     seed, t = int(shared["seed"]), int(shared["week"]) * 8 + 7
     idx = shard.global_index()
     codes = _codes(shard, shared)
     p_iso = np.asarray(shared["p_isolate"])[codes]
     p_work = np.asarray(shared["p_work"])[codes]
+    del codes
     isolate = rng.uniform(seed, t, _ISOLATE, idx) < p_iso
-    at_work = rng.uniform(seed, t, _WORK, idx) < p_work
-    at_work &= a["employed"] & ~isolate & (a["occupation"] != 0)
+    worker = np.flatnonzero(a["employed"] & ~isolate & (a["occupation"] != 0))
+    at_work = np.zeros(shard.n, dtype=bool)
+    at_work[worker] = rng.uniform(seed, t, _WORK, worker + shard.offset) < p_work[worker]
+    cell = (a["borough"].astype(np.int32) * N_AGE + a["age"]) * N_OCC + a["occupation"]
+    a["bcode"][:] = cell * 4 + isolate * 2 + at_work
     a["isolate"][:] = isolate
     a["at_work"][:] = at_work
-    return _tally(shard, shared)
+    return {
+        **_tally(shard, shared),
+        "people": np.bincount(a["bcode"], minlength=int(shared["n_codes"])),
+    }
+
+
+def _household_members(hh: NDArray[np.int32], ids: I64) -> tuple[I64, I64]:
+    """Rows of this shard (sorted by household) in households ``ids``, and which id each
+    row belongs to (index into ``ids``)."""
+    starts = np.searchsorted(hh, ids, side="left")
+    ends = np.searchsorted(hh, ids, side="right")
+    sizes = ends - starts
+    owner = np.repeat(np.arange(ids.shape[0], dtype=np.int64), sizes)
+    first = np.repeat(starts - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes)
+    rows = first + np.arange(owner.shape[0], dtype=np.int64)
+    return rows.astype(np.int64), owner
 
 
 def _day(shard: ShardState, shared: Mapping[str, Any]) -> tuple[I64, dict[str, Any]]:
-    """One disease day; returns new exposures per borough and the tally after the day."""
+    """One disease day; returns new exposures per borough and the tally after the day.
+
+    The force of infection without household contacts depends only on the behaviour code,
+    so its probability is a table lookup; the few susceptible people who share a household
+    with an infectious one get the household term added and are drawn again with the same
+    counter (so the same uniform number decides)."""
     a = shard.arrays
     seed, t = int(shared["seed"]), int(shared["week"]) * 8 + int(shared["day"])
-    stage, off = a["stage"], shard.offset
+    stage, off, bcode = a["stage"], shard.offset, a["bcode"]
     sus = np.flatnonzero(stage == S)
-    if shared["homogeneous"]:
-        lam: F64 | float = float(shared["force"])
-    else:
-        age, bor = a["age"][sus], a["borough"][sus]
-        comm = np.asarray(shared["community"])[bor] * np.asarray(shared["contacts"])[age]
-        comm = comm * (1.0 - float(shared["isolation_effect"]) * a["isolate"][sus])
-        wcell = bor.astype(np.int64) * N_OCC + a["occupation"][sus]
-        work = np.asarray(shared["work"])[wcell] * a["at_work"][sus]
+    p_code = np.asarray(shared["p_code"])
+    exposed = sus[rng.uniform(seed, t, _INFECT, sus + off) < p_code[bcode[sus]]]
+    ids = np.asarray(shared["hh_ids"], dtype=np.int64)
+    if ids.shape[0] and shard.n:
         hh = a["household"]
-        lo = int(hh[0]) if shard.n else 0
-        span = int(hh[-1]) - lo + 1 if shard.n else 1
-        ids = np.asarray(shared["households"], dtype=np.int64) - lo
-        ids = ids[(ids >= 0) & (ids < span)]
-        at_home = np.bincount(ids, minlength=span)[hh[sus] - lo]
-        lam = np.asarray(shared["sigma"])[age] * (
-            comm + work + float(shared["beta_household"]) * at_home
+        keep = (ids >= int(hh[0])) & (ids <= int(hh[-1]))
+        rows, owner = _household_members(hh, ids[keep])
+        count = np.asarray(shared["hh_counts"], dtype=np.float64)[keep][owner]
+        at_risk = stage[rows] == S
+        rows, count = rows[at_risk], count[at_risk]
+        lam = (
+            np.asarray(shared["lam_code"])[bcode[rows]]
+            + np.asarray(shared["hh_code"])[bcode[rows]] * count
         )
-    p = -np.expm1(-np.asarray(lam))
-    exposed = sus[rng.uniform(seed, t, _INFECT, sus + off) < p]
+        hit = rows[rng.uniform(seed, t, _INFECT, rows + off) < -np.expm1(-lam)]
+        exposed = np.union1d(exposed, hit)
     inf = np.flatnonzero(stage == I)
     stage[inf[rng.uniform(seed, t, _RECOVER, inf + off) < float(shared["p_recover"])]] = R
     lat = np.flatnonzero(stage == E)
@@ -181,15 +199,28 @@ def _labour(shard: ShardState, shared: Mapping[str, Any]) -> dict[str, I64]:
     """The week's job losses and hires; returns the week's counts."""
     a = shard.arrays
     seed, t = int(shared["seed"]), int(shared["week"]) * 8 + 7
-    idx = shard.global_index()
     occ, employed = a["occupation"], a["employed"]
     force = occ != 0
     onsite = (occ == 1) | (occ == 3)
-    absent = employed & onsite & ~a["at_work"]
-    lose = absent & (rng.uniform(seed, t, _LAYOFF, idx) < float(shared["absence_layoff"]))
-    shock = employed & (rng.uniform(seed, t, _SHOCK, idx) < np.asarray(shared["layoff"])[occ])
-    hire = force & ~employed & (rng.uniform(seed, t, _HIRE, idx) < np.asarray(shared["hire"])[occ])
-    employed[:] = (employed & ~lose & ~shock) | hire
+    # Draws only where they can matter; each person's number is the same whatever the subset.
+    absent = np.flatnonzero(employed & onsite & ~a["at_work"])
+    lose = absent[
+        rng.uniform(seed, t, _LAYOFF, absent + shard.offset) < float(shared["absence_layoff"])
+    ]
+    layoff = np.asarray(shared["layoff"])
+    if layoff.any():
+        held = np.flatnonzero(employed)
+        shock = held[rng.uniform(seed, t, _SHOCK, held + shard.offset) < layoff[occ[held]]]
+    else:
+        shock = np.zeros(0, dtype=np.int64)
+    seeking = np.flatnonzero(force & ~employed)
+    hire = seeking[
+        rng.uniform(seed, t, _HIRE, seeking + shard.offset)
+        < np.asarray(shared["hire"])[occ[seeking]]
+    ]
+    employed[lose] = False
+    employed[shock] = False
+    employed[hire] = True
     n_b = int(shared["n_boroughs"])
     bor = a["borough"]
     return {
@@ -253,6 +284,7 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
         self._radix = Radix(c.archetype_keys, len(self.borough_names))
         self._full = Radix(ARCHETYPE_KEYS, len(self.borough_names))
         self._asked: list[int] = []
+        self._n_codes = len(self.borough_names) * N_AGE * N_OCC * 4
         self._people: I64 | None = None
         self.rules_text = (
             "A contagious respiratory disease is spreading in New York City. Each week people "
@@ -290,7 +322,11 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
         return arrays
 
     def _weekly(self, n: int) -> dict[str, NDArray[Any]]:
-        return {"isolate": np.zeros(n, dtype=bool), "at_work": np.zeros(n, dtype=bool)}
+        return {
+            "isolate": np.zeros(n, dtype=bool),
+            "at_work": np.zeros(n, dtype=bool),
+            "bcode": np.zeros(n, dtype=np.int32),
+        }
 
     def use_executor(self, executor: Executor) -> None:
         """Move the population into ``executor`` (the runner calls this before running)."""
@@ -458,43 +494,67 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
         c, ex = self.config, self.executor
         shared = self._shared(week, radix)
         shared.update(p_isolate=p_iso, p_work=p_work)
+        shared["n_codes"] = self._n_codes
         tally = _merge(ex.map(_behave, shared))
         people = self._people_by_borough().astype(np.float64)
         n_b = len(self.borough_names)
         tau = np.asarray([c.transmission.get(b, 1.0) for b in self.borough_names])
-        contacts = np.asarray(c.contacts, dtype=np.float64)
         scale = c.contact_scale[week] if week < len(c.contact_scale) else 1.0
+        # The code's columns: borough, age band, occupation, isolating, at work.
+        code = np.arange(self._n_codes)
+        at_work, isolate = code % 2, (code // 2) % 2
+        occ, age, bor = (
+            (code // 4) % N_OCC,
+            (code // (4 * N_OCC)) % N_AGE,
+            code // (4 * N_OCC * N_AGE),
+        )
+        sigma = np.asarray(c.susceptibility, dtype=np.float64)[age]
+        contacts = np.asarray(c.contacts, dtype=np.float64)[age]
+        reach = contacts * (1.0 - c.isolation_effect * isolate)  # community contacts kept
+        work_all = np.bincount(
+            bor * N_OCC + occ, weights=tally["people"] * at_work, minlength=n_b * N_OCC
+        )
         day_shared: dict[str, Any] = {
             "seed": self.state.seed,
             "week": week,
             "n_boroughs": n_b,
-            "homogeneous": c.mixing == "homogeneous",
-            "sigma": np.asarray(c.susceptibility, dtype=np.float64),
-            "contacts": contacts,
-            "isolation_effect": c.isolation_effect,
-            "beta_household": c.beta_household,
+            "n_codes": self._n_codes,
             "p_recover": 1.0 / c.infectious_days,
             "p_onset": 1.0 / c.latent_days,
             "p_wane": 1.0 / (7.0 * c.immunity_weeks) if c.immunity_weeks > 0 else 0.0,
         }
+        homogeneous = c.mixing == "homogeneous"
         new = np.zeros(n_b, dtype=np.int64)
         for day in range(c.days):
-            counts = tally["infectious"].reshape(n_b, N_AGE, 2).astype(np.float64)
-            weight = contacts[None, :, None] * np.asarray([1.0, 1.0 - c.isolation_effect])
-            eff = (counts * weight).sum(axis=(1, 2))
-            mix = c.home_borough * eff / np.maximum(people, 1.0) + (
-                1.0 - c.home_borough
-            ) * eff.sum() / max(float(people.sum()), 1.0)
-            work_all = tally["work_all"].astype(np.float64)
-            work_share = np.divide(
-                tally["work_inf"], work_all, out=np.zeros_like(work_all), where=work_all > 0
-            )
+            inf = tally["infectious"].astype(np.float64)
+            if homogeneous:
+                lam = np.full(self._n_codes, c.beta * float(inf.sum()) / float(c.agents))
+                hh_code = np.zeros(self._n_codes)
+                ids, counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
+            else:
+                eff = np.bincount(bor, weights=inf * reach, minlength=n_b)
+                mix = c.home_borough * eff / np.maximum(people, 1.0) + (
+                    1.0 - c.home_borough
+                ) * eff.sum() / max(float(people.sum()), 1.0)
+                work_inf = np.bincount(
+                    bor * N_OCC + occ, weights=inf * at_work, minlength=n_b * N_OCC
+                )
+                work_share = np.divide(
+                    work_inf, work_all, out=np.zeros_like(work_all), where=work_all > 0
+                )
+                lam = sigma * (
+                    c.beta * tau[bor] * scale * mix[bor] * reach
+                    + c.beta_work * scale * work_share[bor * N_OCC + occ] * at_work
+                )
+                hh_code = sigma * c.beta_household
+                ids, counts = np.unique(tally["households"], return_counts=True)
             day_shared.update(
                 day=day,
-                force=c.beta * float(counts.sum()) / float(c.agents),
-                community=c.beta * tau * scale * mix,
-                work=c.beta_work * scale * work_share,
-                households=tally["households"],
+                p_code=-np.expm1(-lam),
+                lam_code=lam,
+                hh_code=hh_code,
+                hh_ids=ids,
+                hh_counts=counts,
             )
             parts = ex.map(_day, day_shared)
             new += np.sum([p[0] for p in parts], axis=0)
