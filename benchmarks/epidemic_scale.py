@@ -134,7 +134,8 @@ def _run(args: argparse.Namespace, n: int, runner: str, address: str | None, mar
     cmd += ["--runner", runner, "--marker", marker]
     if address:
         cmd += ["--address", address]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"{n} agents ({runner}) failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -176,7 +177,9 @@ def main() -> None:
     ray_bin = shutil.which("ray") or str(Path(sys.executable).parent / "ray")
     tmp = tempfile.mkdtemp(prefix="epi-ray-")
     port = _free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Token authentication is on by default for a cluster when a token file exists
+    # (~/.ray/auth_token); this loopback-only cluster of our own turns it off explicitly.
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     try:
         head = [ray_bin, "start", "--head", "--port", str(port), "--num-cpus", "1"]
         head += ["--temp-dir", tmp, "--include-dashboard", "false"]
