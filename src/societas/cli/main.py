@@ -439,5 +439,14 @@ def _register_dashboard() -> None:
 _register_dashboard()
 
 
+def _register_calibrate() -> None:
+    from societas.cli.calibrate import calibrate_command
+
+    app.command(name="calibrate")(calibrate_command)
+
+
+_register_calibrate()
+
+
 def main() -> None:
     app()
