@@ -1,6 +1,8 @@
 """``societas``: run, resume, summarise, export and report simulations.
 
-Exit codes: 0 ok, 1 run failure, 2 bad input (config, arguments, store), 130 interrupted.
+Exit codes: 0 ok, 1 run failure (also: too many fallbacks), 2 bad input (config, arguments,
+store) or a model server that cannot serve the run, 75 paused (model server unreachable
+longer than run.max_outage_s; resumable), 130 interrupted (Ctrl-C or SIGTERM; resumable).
 Errors are one clear line on stderr; ``--debug`` adds the traceback.
 """
 
@@ -25,6 +27,7 @@ from rich.text import Text
 from societas import __version__
 from societas.engine import Progress as SimProgress
 from societas.engine import RunHandle, RunInterrupted, prepare_resume, prepare_run, run_sync
+from societas.engine.health import RunPaused
 from societas.scenarios import available_scenarios, get_scenario, load_spec
 from societas.store import RunStore
 from societas.typing import SocietasError
@@ -109,10 +112,18 @@ def _default_out(scenario: str, seed: int) -> Path:
     return Path("runs") / f"{scenario}-seed{seed}-{stamp}"
 
 
+def _say(message: str, label: str = "", style: str = "yellow") -> None:
+    """One line on stderr (above the progress bar); model and server text never as markup."""
+    err_console.print(Text.assemble((label, style), message) if label else Text(message))
+
+
 def _run_with_progress(handle: RunHandle, quiet: bool) -> dict[str, float]:
     sim = handle.simulation
+    sim.gateway.on_error = lambda error: _say(
+        f": {error}", "model error (first of its kind)", "red"
+    )
     if quiet:
-        return run_sync(handle, handle_sigint=True)
+        return run_sync(handle, handle_sigint=True, notify=_say)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -134,7 +145,7 @@ def _run_with_progress(handle: RunHandle, quiet: bool) -> dict[str, float]:
             bar.update(task, completed=p.tick, stats=stats)
 
         sim.on_progress = update
-        return run_sync(handle, handle_sigint=True)
+        return run_sync(handle, handle_sigint=True, notify=_say)
 
 
 def _print_metrics(metrics: dict[str, float], out: Path) -> None:
@@ -146,12 +157,30 @@ def _print_metrics(metrics: dict[str, float], out: Path) -> None:
     out_console.print(table)
 
 
+def _print_preflight(handle: RunHandle) -> None:
+    """What the probe before tick 0 found (always shown: it decides how answers are shaped)."""
+    for result in handle.preflight.values():
+        err_console.print(Text(result.line()), highlight=False)
+        for warning in result.warnings:
+            err_console.print(
+                Text.assemble(("warning", "bold red"), f": {warning}"), highlight=False
+            )
+
+
 def _finish(handle: RunHandle, quiet: bool) -> None:
+    _print_preflight(handle)
     try:
         metrics = _run_with_progress(handle, quiet)
     except RunInterrupted:
         err_console.print(Text(f"resume with: societas resume {handle.out}"), highlight=False)
         raise
+    except RunPaused as exc:
+        _say(f": {exc}", "paused", "bold yellow")
+        err_console.print(
+            Text(f"when the server is back, resume with: societas resume {handle.out}"),
+            highlight=False,
+        )
+        raise typer.Exit(exc.exit_code) from None
     _print_metrics(metrics, handle.out)
 
 

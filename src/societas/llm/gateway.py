@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,6 +24,9 @@ __all__ = ["CallRecord", "Decision", "Gateway", "GatewayTotals", "parse_action"]
 
 # How much of an unusable answer is kept in a ``decision_fallback`` event.
 RAW_LIMIT = 2000
+# Distinct errors reported through ``Gateway.on_error`` (then it goes quiet).
+MAX_ERRORS_REPORTED = 50
+_NUMBERS = re.compile(r"[0-9a-f]{8,}|\d+(\.\d+)?")
 
 REPAIR_PROMPT = (
     "Your previous answer could not be used: {error}\n"
@@ -45,6 +50,7 @@ class CallRecord:
     latency_ms: float
     cache_hit: bool
     faults: tuple[str, ...] = ()
+    response_format: str | None = None
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -60,6 +66,7 @@ class CallRecord:
             "latency_ms": self.latency_ms,
             "cache_hit": self.cache_hit,
             "faults": list(self.faults),
+            "response_format": self.response_format,
         }
 
 
@@ -118,6 +125,10 @@ class Gateway:
         self.repair = repair
         self.price_per_1k_tokens = price_per_1k_tokens
         self.totals = GatewayTotals()
+        # Called with the first occurrence of each distinct error or retried fault (numbers
+        # blanked to tell them apart), as it happens: the CLI prints it above the progress bar.
+        self.on_error: Callable[[str], None] | None = None
+        self._errors_seen: set[str] = set()
 
     @property
     def model_id(self) -> str:
@@ -158,8 +169,12 @@ class Gateway:
                 faults=exc.faults or (f"{type(exc).__name__}: {exc}"[:300],),
             )
             self._account(record)
+            for fault in record.faults:
+                self._report(fault)
             return None, record, exc
         latency = (time.perf_counter() - t0) * 1000.0
+        for fault in response.faults:
+            self._report(fault)
         record = CallRecord(
             purpose=request.purpose,
             model=model_id,
@@ -173,8 +188,17 @@ class Gateway:
             latency_ms=latency,
             cache_hit=response.cached,
             faults=response.faults,
+            response_format=response.response_format,
         )
         return response.text, record, None
+
+    def _report(self, error: str) -> None:
+        if self.on_error is None:
+            return
+        kind = _NUMBERS.sub("#", error)[:200]
+        if kind not in self._errors_seen and len(self._errors_seen) < MAX_ERRORS_REPORTED:
+            self._errors_seen.add(kind)
+            self.on_error(error)
 
     def _account(self, record: CallRecord) -> None:
         t = self.totals

@@ -73,6 +73,29 @@ MIGRATIONS: list[str] = [
         state TEXT NOT NULL
     );
     """,
+    # 2: status 'paused' (the model server was unreachable longer than run.max_outage_s; the
+    # run resumes from its last tick). SQLite cannot change a CHECK constraint: copy the table.
+    """
+    CREATE TABLE runs_v2 (
+        run_id TEXT PRIMARY KEY,
+        scenario TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        config TEXT NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('running', 'completed', 'failed', 'interrupted', 'paused')),
+        num_ticks INTEGER NOT NULL,
+        ticks_completed INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        societas_version TEXT NOT NULL,
+        error TEXT
+    );
+    INSERT INTO runs_v2 SELECT run_id, scenario, seed, model, config, status, num_ticks,
+        ticks_completed, created, updated, societas_version, error FROM runs;
+    DROP TABLE runs;
+    ALTER TABLE runs_v2 RENAME TO runs
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -124,6 +124,11 @@ class LLMCall(EventBase):
     faults: list[str] = Field(
         default_factory=list, description="failed attempts (retried or final), one line each"
     )
+    response_format: str | None = Field(
+        default=None,
+        description="how the server was asked to follow the schema (run.response_format mode, "
+        "'grammar' for the local model); None: no schema, not known, or a cached answer",
+    )
 
 
 class MessageEvent(EventBase):
@@ -275,4 +280,6 @@ EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)
 # Kinds describing the process rather than the simulation; absent from reproducibility checks.
 PROCESS_EVENT_KINDS = frozenset({"run_started", "run_resumed", "run_failed"})
 # Fields that differ between runs that are otherwise identical.
-NONREPRODUCIBLE_FIELDS = frozenset({"wall_time", "latency_ms", "cache_hit", "attempts", "faults"})
+NONREPRODUCIBLE_FIELDS = frozenset(
+    {"wall_time", "latency_ms", "cache_hit", "attempts", "faults", "response_format"}
+)
