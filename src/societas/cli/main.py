@@ -295,7 +295,12 @@ def summary(
 @app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="Run directory.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or parquet.")] = "jsonl",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", "-f", help="jsonl or parquet (events), calls (prompts and answers)."
+        ),
+    ] = "jsonl",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file.")] = None,
 ) -> None:
     """Write a run's events to JSONL or Parquet."""
@@ -303,15 +308,18 @@ def export(
         writers: dict[str, Callable[[RunStore, Path], int]] = {
             "jsonl": lambda s, p: s.export_jsonl(p),
             "parquet": lambda s, p: s.export_parquet(p),
+            "calls": lambda s, p: s.export_calls(p),
         }
         if fmt not in writers:
             from societas.typing import ConfigError
 
-            raise ConfigError("--format", "format", "jsonl or parquet", fmt)
-        target = out or run_dir / f"events.{fmt}"
+            raise ConfigError("--format", "format", "jsonl, parquet or calls", fmt)
+        default = "calls.jsonl" if fmt == "calls" else f"events.{fmt}"
+        target = out or run_dir / default
         with RunStore.open(run_dir, readonly=True) as store:
             n = writers[fmt](store, target)
-        err_console.print(Text(f"wrote {n} events to {target}"), highlight=False)
+        what = "model calls" if fmt == "calls" else "events"
+        err_console.print(Text(f"wrote {n} {what} to {target}"), highlight=False)
 
 
 @app.command()

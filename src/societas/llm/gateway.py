@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from societas.typing import Action, BackendError, ChatMessage, LanguageModel, LLMRequest
 
-__all__ = ["CallRecord", "Decision", "Gateway", "GatewayTotals", "parse_action"]
+__all__ = ["CallRecord", "Decision", "Gateway", "GatewayTotals", "parse_action", "prompt_of"]
 
 # How much of an unusable answer is kept in a ``decision_fallback`` event.
 RAW_LIMIT = 2000
@@ -51,6 +51,8 @@ class CallRecord:
     cache_hit: bool
     faults: tuple[str, ...] = ()
     response_format: str | None = None
+    # What was sent and what came back (``prompt_of``); the store keeps it in llm_prompts.
+    prompt: dict[str, Any] | None = None
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -67,6 +69,7 @@ class CallRecord:
             "cache_hit": self.cache_hit,
             "faults": list(self.faults),
             "response_format": self.response_format,
+            "prompt": self.prompt,
         }
 
 
@@ -92,6 +95,19 @@ class GatewayTotals:
     invalid: int = 0
     repairs: int = 0
     latency_ms: float = 0.0
+
+
+def prompt_of(request: LLMRequest, answer: str | None) -> dict[str, Any]:
+    """A call's messages, schema name, sampling, seed and raw answer (first ``RAW_LIMIT``
+    characters), as the store keeps them."""
+    schema = request.json_schema or {}
+    title = schema.get("title")
+    return {
+        "messages": [[m.role, m.content] for m in request.messages],
+        "schema_name": title if isinstance(title, str) else ("schema" if schema else None),
+        "sampling": {**request.sampling.model_dump(), "seed": request.seed},
+        "answer": answer[:RAW_LIMIT] if answer is not None else None,
+    }
 
 
 def _extract_json(text: str) -> str:
@@ -167,6 +183,7 @@ class Gateway:
                 latency_ms=latency,
                 cache_hit=False,
                 faults=exc.faults or (f"{type(exc).__name__}: {exc}"[:300],),
+                prompt=prompt_of(request, None),
             )
             self._account(record)
             for fault in record.faults:
@@ -189,6 +206,7 @@ class Gateway:
             cache_hit=response.cached,
             faults=response.faults,
             response_format=response.response_format,
+            prompt=prompt_of(request, response.text),
         )
         return response.text, record, None
 

@@ -96,6 +96,23 @@ MIGRATIONS: list[str] = [
     DROP TABLE runs;
     ALTER TABLE runs_v2 RENAME TO runs
     """,
+    # 3: every prompt and answer. Texts are stored once (content-addressed, zlib-compressed
+    # UTF-8 in blobs); llm_prompts holds, per llm_call event, its messages as [role, hash]
+    # pairs, the schema's name, the sampling and the hash of the raw answer.
+    """
+    CREATE TABLE blobs (
+        hash TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE TABLE llm_prompts (
+        seq INTEGER PRIMARY KEY REFERENCES events (seq),
+        messages TEXT NOT NULL,
+        schema_name TEXT,
+        sampling TEXT,
+        answer TEXT
+    )
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

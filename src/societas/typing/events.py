@@ -124,6 +124,12 @@ class LLMCall(EventBase):
     faults: list[str] = Field(
         default_factory=list, description="failed attempts (retried or final), one line each"
     )
+    prompt: dict[str, Any] | None = Field(
+        default=None,
+        exclude=True,
+        description="messages, schema name, sampling and raw answer; the store keeps them in "
+        "llm_prompts and blobs, not in the event payload (read them with RunStore.calls)",
+    )
     response_format: str | None = Field(
         default=None,
         description="how the server was asked to follow the schema (run.response_format mode, "
