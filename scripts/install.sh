@@ -14,5 +14,5 @@ export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLA
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 # The CPU build of torch, pinned before anything can pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[local,embed,ray,bench,dev]"
+.venv/bin/python -m pip install --quiet -e ".[local,serve,embed,ray,bench,dev]"
 echo "installed: $(.venv/bin/societas --version)"

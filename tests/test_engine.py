@@ -14,9 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from societas.analysis.compare import comparable, first_difference
 from societas.engine import RunOptions, Simulation, prepare_resume, run_sync
+from societas.engine.health import FallbackRateExceeded
 from societas.llm import Gateway, ResponseCache, build_stack
 from societas.mind import Mind
 from societas.scenarios import get_scenario
@@ -145,7 +147,12 @@ def test_replay_with_another_seed_misses_and_falls_back(
 ) -> None:
     recorded = run_commons("months=1", seed=2, name="rec")
     other = run_commons(
-        "months=1", f"run.cache={recorded / 'cache.db'}", seed=3, model="replay", name="miss"
+        "months=1",
+        f"run.cache={recorded / 'cache.db'}",
+        "run.max_fallback_rate=1.0",  # every decision falls back, and that is the point here
+        seed=3,
+        model="replay",
+        name="miss",
     )
     events = RunStore.open(other, readonly=True).events()
     errors = [e for e in events if e.kind == "llm_call" and e.status == "error"]
@@ -153,6 +160,21 @@ def test_replay_with_another_seed_misses_and_falls_back(
     assert "ReplayMissError" in (errors[0].error or "")
     assert errors[0].request_hash in (errors[0].error or "")
     assert all(e.reason == "backend_error" for e in events if e.kind == "decision_fallback")
+
+
+def test_a_run_whose_decisions_all_fell_back_ends_failed(run_commons: Callable[..., Path]) -> None:
+    recorded = run_commons("months=1", seed=2, name="rec")
+    with pytest.raises(FallbackRateExceeded, match="no cached response") as info:
+        run_commons(
+            "months=1", f"run.cache={recorded / 'cache.db'}", seed=3, model="replay", name="miss"
+        )
+    assert "decisions fell back (rate 1.00 > run.max_fallback_rate 0.5)" in str(info.value)
+    assert "most frequent error (20x)" in str(info.value)
+    with RunStore.open(recorded.parent / "miss", readonly=True) as store:
+        info_row = store.run_info()
+        kinds = [e.kind for e in store.events(["run_failed", "run_completed", "metric"])]
+    assert info_row["status"] == "failed"
+    assert kinds == ["run_failed"]
 
 
 KILLER = textwrap.dedent(

@@ -85,7 +85,10 @@ def run_commons(out: Path, faults: FaultHook | None, *sets: str) -> Outcome:
             spec = load_spec(
                 "commons", [*FAST, *sets, f"run.base_url={base_url}"], model="openai:fake", seed=1
             )
-            handle = prepare_run(spec.scenario, spec.config, spec.options, out, api_key="k")
+            # In a thread: its preflight probe runs its own loop while this one serves.
+            handle = await asyncio.to_thread(
+                prepare_run, spec.scenario, spec.config, spec.options, out, api_key="k"
+            )
             try:
                 await handle.run()
             finally:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from societas.llm.gateway import Gateway
-from societas.llm.openai import OpenAIModel
+from societas.llm.openai import OpenAIModel, ResponseFormatMode
 from societas.llm.wrappers import build_stack
 from societas.testing.fake_openai import (
     Answer,
@@ -154,24 +154,59 @@ def test_status_codes_map_to_retryable_or_not(status: int, retryable: bool) -> N
     assert "nope" in str(error)
 
 
-def test_rejected_response_format_downgrades_for_this_and_later_requests() -> None:
+def test_a_rejected_response_format_fails_loudly_and_never_drops_the_schema() -> None:
     sent: list[str] = []
 
     def faults(index: int, request: dict[str, Any]) -> Fault | None:
         kind = request.get("response_format", {}).get("type", "none")
         sent.append(kind)
-        if kind == "none":
-            return None
         message = f"response_format type '{kind}' is not supported by this server"
         return Fault(status=400, body=json.dumps({"error": {"message": message}}))
 
     async def scenario(server: FakeOpenAIServer, model: OpenAIModel) -> str:
-        await model.generate(REQUEST)
-        await model.generate(REQUEST)
+        for _ in range(2):
+            with pytest.raises(BackendError) as info:
+                await model.generate(REQUEST)
+            assert not info.value.retryable
+            assert "rejects response_format 'json_schema'" in str(info.value)
+            assert "is not supported by this server" in str(info.value)
         return model.response_format_mode
 
-    assert run(scenario, faults=faults) == "none"
-    assert sent == ["json_schema", "json_object", "none", "none"]
+    assert run(scenario, faults=faults) == "json_schema"
+    assert sent == ["json_schema", "json_schema"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "field", "shape"),
+    [
+        ("json_schema", "response_format", {"type": "json_schema"}),
+        ("json_object_schema", "response_format", {"type": "json_object"}),
+        ("guided_json", "guided_json", None),
+        ("ollama_format", "format", None),
+        ("json_object", "response_format", {"type": "json_object"}),
+    ],
+)
+def test_each_response_format_mode_sends_its_documented_shape(
+    mode: ResponseFormatMode, field: str, shape: dict[str, str] | None
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def answer(request: dict[str, Any]) -> str:
+        seen.append(request)
+        return '{"amount": 3}'
+
+    async def scenario(server: FakeOpenAIServer, model: OpenAIModel) -> str | None:
+        model.response_format_mode = mode
+        return (await model.generate(REQUEST)).response_format
+
+    assert run(scenario, answer=answer) == mode
+    sent = seen[0][field]
+    if shape is None:
+        assert sent == Harvest.json_schema()
+    else:
+        assert {k: sent[k] for k in shape} == shape
+        schema = sent.get("schema") or sent.get("json_schema", {}).get("schema")
+        assert schema == (None if mode == "json_object" else Harvest.json_schema())
 
 
 def test_plain_400_does_not_downgrade() -> None:

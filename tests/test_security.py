@@ -177,20 +177,23 @@ def _failing_run(tmp_path: Path, *, server_key: str, faults: FaultHook | None) -
     out = tmp_path / "failing"
     with fake_server(commons_answer(), api_key=server_key, faults=faults) as (url, _):
         result = _invoke(_run_args(url, out, "--api-key", KEY))
-    assert result.exit_code == 0, (result.stdout, result.stderr)  # every decision fell back
+    # Every decision fell back: the run ends failed, naming the (scrubbed) error.
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert "decisions fell back" in result.stderr
     assert _leaks(_outputs({"run": result})) == []
     assert _leaks(_files(out)) == []
     return out
 
 
-def test_a_rejected_key_is_not_repeated_in_errors(tmp_path: Path) -> None:
-    out = _failing_run(tmp_path, server_key="sk-test-the-right-one", faults=None)
-    with RunStore.open(out, readonly=True) as store:
-        calls = [e for e in store.events(["llm_call"]) if isinstance(e, LLMCall)]
-        fallbacks = store.events(["decision_fallback"])
-    assert calls
-    assert all(c.status == "error" and "HTTP 401" in (c.error or "") for c in calls)
-    assert len(fallbacks) == len(calls)
+def test_a_rejected_key_stops_the_run_before_it_starts(tmp_path: Path) -> None:
+    out = tmp_path / "rejected"
+    with fake_server(commons_answer(), api_key="sk-test-the-right-one") as (url, _):
+        result = _invoke(_run_args(url, out, "--api-key", KEY))
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert "HTTP 401" in result.stderr
+    assert "invalid api key" in result.stderr
+    assert _leaks(_outputs({"run": result})) == []
+    assert not out.exists()  # the preflight refused it before a directory was made
 
 
 def test_a_server_that_echoes_the_key_in_its_error_is_scrubbed(tmp_path: Path) -> None:
@@ -204,6 +207,61 @@ def test_a_server_that_echoes_the_key_in_its_error_is_scrubbed(tmp_path: Path) -
     assert calls
     assert all("Incorrect API key provided: ***" in (c.error or "") for c in calls)
     assert all(all(KEY not in fault for fault in c.faults) for c in calls)
+
+
+PASSWORD = "pw-SECRET-in-the-url-4711"
+
+
+@pytest.mark.parametrize("via", ["--base-url", "SOCIETAS_OPENAI_BASE_URL"])
+def test_a_password_in_the_base_url_never_reaches_an_error_event_or_export(
+    tmp_path: Path, via: str
+) -> None:
+    out = tmp_path / "run"
+    # Every third request fails: the stored errors quote the server's URL.
+    fault = Fault(status=500, body='{"error": {"message": "injected"}}')
+    faults: FaultHook = lambda index, request: fault if index % 3 == 0 else None  # noqa: E731
+    seen: list[str] = []
+    answer = commons_answer()
+
+    def answer_and_look(request: dict[str, Any]) -> str:
+        seen.append("x")
+        return answer(request)
+
+    with fake_server(answer_and_look, api_key=None, faults=faults) as (url, _):
+        secret_url = url.replace("http://", f"http://alice:{PASSWORD}@")
+        if via == "--base-url":
+            args = _run_args(secret_url, out)
+            run = _invoke(args)
+        else:
+            args = [a for a in _run_args(url, out) if a not in ("--base-url", url)]
+            run = _invoke(args, env={"SOCIETAS_OPENAI_BASE_URL": secret_url})
+    assert run.exit_code == 0, (run.stdout, run.stderr)
+    assert seen  # the server answered through the URL with its credentials
+    with RunStore.open(out, readonly=True) as store:
+        calls = [e for e in store.events(["llm_call"]) if isinstance(e, LLMCall)]
+    assert any(c.faults for c in calls)  # errors quoting the URL were recorded
+    results = {"run": run}
+    results["summary"] = _invoke(["summary", str(out), "--json"])
+    results["export-jsonl"] = _invoke(["export", str(out), "--format", "jsonl"])
+    results["export-parquet"] = _invoke(["export", str(out), "--format", "parquet"])
+    results["report"] = _invoke(["report", str(out)])
+    results["check"] = _invoke(["check", str(out)])
+    blobs = {**_files(out), **_outputs(results)}
+    leaks = [name for name, data in blobs.items() if PASSWORD.encode() in data]
+    assert leaks == []
+    if via == "--base-url":  # the stored setting keeps the user, not the password
+        with RunStore.open(out, readonly=True) as store:
+            assert ":***@" in store.run_info()["config"]["run"]["base_url"]
+
+
+def test_an_infinite_or_nan_timeout_is_refused(tmp_path: Path) -> None:
+    for value in ("inf", "nan", "-1", "1e309"):
+        out = tmp_path / value
+        args = ["run", "commons", "--model", "scripted", "--out", str(out), "-q"]
+        result = _invoke([*args, "--set", f"run.request_timeout_s={value}"])
+        assert result.exit_code == 2, (value, result.stdout, result.stderr)
+        assert "request_timeout_s" in result.stderr
+        assert not out.exists()
 
 
 # -- network binding --------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """``societas``: run, resume, summarise, export and report simulations.
 
-Exit codes: 0 ok, 1 run failure, 2 bad input (config, arguments, store), 130 interrupted.
+Exit codes: 0 ok, 1 run failure (also: too many fallbacks), 2 bad input (config, arguments,
+store) or a model server that cannot serve the run, 75 paused (model server unreachable
+longer than run.max_outage_s; resumable), 130 interrupted (Ctrl-C or SIGTERM; resumable).
 Errors are one clear line on stderr; ``--debug`` adds the traceback.
 """
 
@@ -26,6 +28,7 @@ from societas import __version__
 from societas.cli.terminal import plain, safe
 from societas.engine import Progress as SimProgress
 from societas.engine import RunHandle, RunInterrupted, prepare_resume, prepare_run, run_sync
+from societas.engine.health import RunPaused
 from societas.scenarios import available_scenarios, get_scenario, load_spec
 from societas.store import RunStore
 from societas.typing import ConfigError, SocietasError
@@ -127,10 +130,18 @@ def _default_out(scenario: str, seed: int) -> Path:
     return Path("runs") / f"{scenario}-seed{seed}-{stamp}"
 
 
+def _say(message: str, label: str = "", style: str = "yellow") -> None:
+    """One line on stderr (above the progress bar); model and server text never as markup."""
+    err_console.print(Text.assemble((label, style), message) if label else Text(message))
+
+
 def _run_with_progress(handle: RunHandle, quiet: bool) -> dict[str, float]:
     sim = handle.simulation
+    sim.gateway.on_error = lambda error: _say(
+        f": {error}", "model error (first of its kind)", "red"
+    )
     if quiet:
-        return run_sync(handle, handle_sigint=True)
+        return run_sync(handle, handle_sigint=True, notify=_say)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -152,7 +163,7 @@ def _run_with_progress(handle: RunHandle, quiet: bool) -> dict[str, float]:
             bar.update(task, completed=p.tick, stats=stats)
 
         sim.on_progress = update
-        return run_sync(handle, handle_sigint=True)
+        return run_sync(handle, handle_sigint=True, notify=_say)
 
 
 def _print_metrics(metrics: dict[str, float], out: Path) -> None:
@@ -164,12 +175,30 @@ def _print_metrics(metrics: dict[str, float], out: Path) -> None:
     out_console.print(table)
 
 
+def _print_preflight(handle: RunHandle) -> None:
+    """What the probe before tick 0 found (always shown: it decides how answers are shaped)."""
+    for result in handle.preflight.values():
+        err_console.print(Text(result.line()), highlight=False)
+        for warning in result.warnings:
+            err_console.print(
+                Text.assemble(("warning", "bold red"), f": {warning}"), highlight=False
+            )
+
+
 def _finish(handle: RunHandle, quiet: bool) -> None:
+    _print_preflight(handle)
     try:
         metrics = _run_with_progress(handle, quiet)
     except RunInterrupted:
         err_console.print(Text(f"resume with: societas resume {handle.out}"), highlight=False)
         raise
+    except RunPaused as exc:
+        _say(f": {exc}", "paused", "bold yellow")
+        err_console.print(
+            Text(f"when the server is back, resume with: societas resume {handle.out}"),
+            highlight=False,
+        )
+        raise typer.Exit(exc.exit_code) from None
     _print_metrics(metrics, handle.out)
 
 
@@ -315,7 +344,12 @@ def summary(
 @app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="Run directory.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or parquet.")] = "jsonl",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", "-f", help="jsonl or parquet (events), calls (prompts and answers)."
+        ),
+    ] = "jsonl",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file.")] = None,
 ) -> None:
     """Write a run's events to JSONL or Parquet."""
@@ -323,13 +357,16 @@ def export(
         writers: dict[str, Callable[[RunStore, Path], int]] = {
             "jsonl": lambda s, p: s.export_jsonl(p),
             "parquet": lambda s, p: s.export_parquet(p),
+            "calls": lambda s, p: s.export_calls(p),
         }
         if fmt not in writers:
-            raise ConfigError("--format", "format", "jsonl or parquet", fmt)
-        target = out or run_dir / f"events.{fmt}"
+            raise ConfigError("--format", "format", "jsonl, parquet or calls", fmt)
+        default = "calls.jsonl" if fmt == "calls" else f"events.{fmt}"
+        target = out or run_dir / default
         with RunStore.open(run_dir, readonly=True) as store, _writing(target):
             n = writers[fmt](store, target)
-        err_console.print(Text(f"wrote {n} events to {target}"), highlight=False)
+        what = "model calls" if fmt == "calls" else "events"
+        err_console.print(Text(f"wrote {n} {what} to {target}"), highlight=False)
 
 
 @app.command()

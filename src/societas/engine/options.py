@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from societas.engine.protocol import Intervention, Survey
+from societas.llm.openai import ResponseFormatMode
 
-__all__ = ["ModelRoute", "RunOptions"]
+__all__ = ["RESPONSE_FORMATS", "ModelRoute", "ResponseFormat", "RunOptions"]
+
+ResponseFormat = Literal[
+    "auto",
+    "json_schema",
+    "json_object_schema",
+    "guided_json",
+    "ollama_format",
+    "json_object",
+    "none",
+]
+RESPONSE_FORMATS: tuple[str, ...] = get_args(ResponseFormat)
+assert set(RESPONSE_FORMATS) == {"auto", *get_args(ResponseFormatMode)}
 
 
 class ModelRoute(BaseModel):
@@ -40,23 +53,52 @@ class RunOptions(BaseModel):
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(default=160, ge=1, le=32768)
     max_concurrency: int = Field(default=64, ge=1, le=100_000)
-    request_timeout_s: float = Field(default=120.0, gt=0)
+    request_timeout_s: float = Field(default=120.0, gt=0, le=86_400, allow_inf_nan=False)
+    response_format: ResponseFormat = Field(
+        default="auto",
+        description="how an OpenAI-compatible server is asked to follow the action schema "
+        "(auto: probe the server once before tick 0)",
+    )
+    max_outage_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=86_400,
+        allow_inf_nan=False,
+        description="a model server unreachable this long pauses the run after the tick",
+    )
+    max_fallback_rate: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="a run whose share of fallback decisions passes this ends failed",
+    )
     max_attempts: int = Field(default=4, ge=1, le=50)
-    retry_base_delay_s: float = Field(default=0.5, ge=0)
+    retry_base_delay_s: float = Field(default=0.5, ge=0, le=3600, allow_inf_nan=False)
     breaker_threshold: int = Field(
         default=5, ge=0, description="consecutive failures that pause all requests (0: never)"
     )
     breaker_cooldown_s: float = Field(
-        default=1.0, gt=0, description="first pause of an open circuit (doubles, up to 60 s)"
+        default=1.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="first pause of an open circuit (doubles, up to 60 s)",
     )
     deadline_s: float = Field(
-        default=900.0, gt=0, description="deadline of each phase's batch of decisions"
+        default=900.0,
+        gt=0,
+        le=7 * 86_400,
+        allow_inf_nan=False,
+        description="deadline of each phase's batch of decisions",
     )
     repair: bool = Field(default=True, description="one repair round for invalid answers")
     memory_tokens: int = Field(default=400, ge=0, description="token budget for memories")
     memory_top_k: int = Field(default=12, ge=0)
     n_ctx: int = Field(default=4096, ge=256, description="context size of the local model")
-    price_per_1k_tokens: float = Field(default=0.0, ge=0, description="for the cost display")
+    price_per_1k_tokens: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False, description="for the cost display"
+    )
     interventions: list[Intervention] = Field(
         default_factory=list, description="world changes and news at given ticks"
     )

@@ -10,7 +10,7 @@ import signal
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -18,15 +18,20 @@ import numpy as np
 from pydantic import BaseModel
 
 from societas import __version__
+from societas.engine.health import check_model_servers, preflight_record, server_key
 from societas.engine.legacy import adapt
 from societas.engine.options import RunOptions
-from societas.engine.simulation import Progress, Simulation
+from societas.engine.simulation import Progress, RunInterrupted, Simulation
 from societas.llm import BackendOptions, Gateway, ResponseCache, build_stack, create_backend
+from societas.llm.openai import redact_url
+from societas.llm.preflight import PreflightResult
 from societas.llm.registry import parse_spec
 from societas.llm.routing import RoutedModel, replay_spec_for
+from societas.llm.wrappers import OutageMonitor
 from societas.mind.generative import mind_factory, scenario_mind_config
 from societas.population import Executor, build_executor
 from societas.store import DirectoryLock, RunStore, lock_directory
+from societas.store.lock import LOCK_NAME
 from societas.store.check import check_store
 from societas.typing import (
     ConfigError,
@@ -57,27 +62,47 @@ class RunHandle:
     out: Path
     executor: Executor | None = None
     lock: DirectoryLock | None = None
+    # What the probe before tick 0 found for each OpenAI-compatible model (none for others).
+    preflight: dict[str, PreflightResult] = field(default_factory=dict)
 
-    async def run(self, *, handle_sigint: bool = False) -> dict[str, float]:
-        """Run to the end. With ``handle_sigint``, Ctrl-C stops after the current tick
-        (a second Ctrl-C stops at once; the open tick is then lost, nothing else)."""
+    async def run(
+        self, *, handle_sigint: bool = False, notify: Callable[[str], None] | None = None
+    ) -> dict[str, float]:
+        """Run to the end. With ``handle_sigint``, Ctrl-C or SIGTERM stops after the current
+        tick (status ``interrupted``, resumable; ``notify`` is told so); a second one stops at
+        once: the open tick is dropped, nothing else, and ``RunInterrupted`` is raised."""
         loop = asyncio.get_running_loop()
-        installed = False
-        if handle_sigint and threading.current_thread() is threading.main_thread():
-            main = asyncio.current_task()
+        installed: list[signal.Signals] = []
+        main = asyncio.current_task()
+        stopped_now = False
 
-            def _on_sigint() -> None:
-                if self.simulation.stop_requested and main is not None:
+        def _on_signal(sig: signal.Signals) -> None:
+            nonlocal stopped_now
+            if self.simulation.stop_requested:
+                if main is not None and not stopped_now:
+                    stopped_now = True
                     main.cancel()
-                self.simulation.request_stop()
+                return
+            self.simulation.request_stop()
+            if notify is not None:
+                word = "Ctrl-C" if sig == signal.SIGINT else sig.name
+                notify(f"{word}: stopping after this tick (Ctrl-C again to stop now)")
 
-            loop.add_signal_handler(signal.SIGINT, _on_sigint)
-            installed = True
+        if handle_sigint and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, _on_signal, sig)
+                installed.append(sig)
         try:
             return await self.simulation.run(self.start_tick, resumed=self.resumed)
+        except asyncio.CancelledError:
+            if not stopped_now or main is None:
+                raise
+            main.uncancel()
+            done = int(self.store.run_info()["ticks_completed"])
+            raise RunInterrupted(done) from None
         finally:
-            if installed:
-                loop.remove_signal_handler(signal.SIGINT)
+            for sig in installed:
+                loop.remove_signal_handler(sig)
             await self.backend.aclose()
 
     def close(self) -> None:
@@ -108,6 +133,8 @@ def _build_gateway(
     options: RunOptions,
     out: Path,
     api_key: str | None,
+    formats: dict[str, PreflightResult] | None = None,
+    outage: OutageMonitor | None = None,
 ) -> tuple[Gateway, LanguageModel, ResponseCache]:
     cache = ResponseCache(Path(options.cache) if options.cache else out / "cache.db")
     is_replay = parse_spec(options.model)[0] == "replay"
@@ -122,6 +149,7 @@ def _build_gateway(
                 cache=cache,
                 n_ctx=options.n_ctx,
                 request_timeout_s=options.request_timeout_s,
+                response_format=_format_for(formats, spec, base_url),
             ),
         )
         stack = build_stack(
@@ -133,6 +161,7 @@ def _build_gateway(
             base_delay_s=options.retry_base_delay_s,
             breaker_threshold=options.breaker_threshold or None,
             breaker_cooldown_s=options.breaker_cooldown_s,
+            outage=outage,
         )
         return backend, stack
 
@@ -164,6 +193,13 @@ def _build_gateway(
     return gateway, backend, cache
 
 
+def _format_for(
+    formats: dict[str, PreflightResult] | None, spec: str, base_url: str | None
+) -> str | None:
+    found = (formats or {}).get(server_key(spec, base_url))
+    return found.response_format if found is not None else None
+
+
 def _build_simulation(
     scenario: Scenario,
     config: BaseModel,
@@ -172,6 +208,7 @@ def _build_simulation(
     gateway: Gateway,
     on_progress: Callable[[Progress], None] | None,
     personas_override: Sequence[Persona] = (),
+    outage: OutageMonitor | None = None,
 ) -> Simulation:
     rng = np.random.default_rng(options.seed)
     world, personas = scenario.build(config, rng, personas_override)
@@ -210,6 +247,8 @@ def _build_simulation(
         surveys=options.surveys,
         mind_factory=make_mind,
         sampling=sampling,
+        outage=outage,
+        max_fallback_rate=options.max_fallback_rate,
     )
 
 
@@ -242,10 +281,14 @@ def _attach_executor(world: World, store: RunStore, options: RunOptions) -> Exec
 def stored_config(
     config: BaseModel, options: RunOptions, personas: Sequence[Persona] = ()
 ) -> dict[str, Any]:
-    stored: dict[str, Any] = {
-        "scenario": config.model_dump(mode="json"),
-        "run": options.model_dump(mode="json"),
-    }
+    """What the store keeps of a run's settings: a password in a base URL never (``***``)."""
+    run = options.model_dump(mode="json")
+    if run.get("base_url"):
+        run["base_url"] = redact_url(run["base_url"])
+    for route in run.get("models", []):
+        if route.get("base_url"):
+            route["base_url"] = redact_url(route["base_url"])
+    stored: dict[str, Any] = {"scenario": config.model_dump(mode="json"), "run": run}
     if personas:
         stored["personas"] = [p.model_dump(mode="json") for p in personas]
     return stored
@@ -264,6 +307,20 @@ def make_directory(out: Path) -> None:
         ) from exc
 
 
+def _remove_if_empty(created: list[Path], out: Path) -> None:
+    """A run that could not start (a server that cannot serve, a bad intervention) leaves no
+    half-made directory: the folders this command created go again if they hold nothing but
+    the lock file."""
+    lock_file = out / LOCK_NAME
+    if lock_file.exists() and [p.name for p in out.iterdir()] == [LOCK_NAME]:
+        lock_file.unlink(missing_ok=True)
+    for path in created:  # deepest first
+        try:
+            path.rmdir()
+        except OSError:
+            return  # not empty: something else is there
+
+
 _Prepare = TypeVar("_Prepare", bound=Callable[..., RunHandle])
 
 
@@ -277,6 +334,7 @@ def _writer(what: str) -> Callable[[_Prepare], _Prepare]:
         @functools.wraps(prepare)
         def locked(*args: Any, **kwargs: Any) -> RunHandle:
             out = Path(signature.bind_partial(*args, **kwargs).arguments["out"])
+            created = [p for p in (out, *out.parents) if not p.exists()]
             if what == "run":
                 make_directory(out)
             elif not out.is_dir():
@@ -286,6 +344,7 @@ def _writer(what: str) -> Callable[[_Prepare], _Prepare]:
                 handle = prepare(*args, **kwargs)
             except BaseException:
                 lock.release()
+                _remove_if_empty(created, out)
                 raise
             handle.lock = lock
             return handle
@@ -293,6 +352,25 @@ def _writer(what: str) -> Callable[[_Prepare], _Prepare]:
         return cast("_Prepare", locked)
 
     return wrap
+
+
+def _restore_password(options: RunOptions) -> RunOptions:
+    """A resumed run whose stored base URL had its password redacted takes the URL (with the
+    password) from SOCIETAS_OPENAI_BASE_URL or OPENAI_BASE_URL, which must name the same
+    server."""
+    url = options.base_url
+    if not url or (":***@" not in url and "//***@" not in url):
+        return options
+    for name in ("SOCIETAS_OPENAI_BASE_URL", "OPENAI_BASE_URL"):
+        given = os.environ.get(name, "").rstrip("/")
+        if given and redact_url(given) == url.rstrip("/"):
+            return options.model_copy(update={"base_url": given})
+    raise ConfigError(
+        "run.base_url",
+        "base_url",
+        "the server URL with its password in SOCIETAS_OPENAI_BASE_URL (passwords are never stored)",
+        url,
+    )
 
 
 @_writer("run")
@@ -317,7 +395,12 @@ def prepare_run(
             f"a directory without a run (it holds one; continue it with 'societas resume {out}')",
             str(out),
         )
-    gateway, backend, cache = _build_gateway(scenario, config, options, out, api_key)
+    # Model servers first: one that cannot serve stops the command before anything is written.
+    checked = check_model_servers(options, _api_key(api_key))
+    outage = OutageMonitor(options.max_outage_s)
+    gateway, backend, cache = _build_gateway(
+        scenario, config, options, out, api_key, checked, outage
+    )
     # A probe world tells the number of ticks and tries the interventions' setting changes
     # and population changes (in tick order, as the run will), so a bad one stops the run
     # before anything is recorded.
@@ -343,11 +426,17 @@ def prepare_run(
         scenario=scenario.name,
         seed=options.seed,
         model=options.model,
-        config=stored_config(config, options, personas),
+        config=(
+            {**stored_config(config, options, personas), "preflight": preflight_record(checked)}
+            if checked
+            else stored_config(config, options, personas)
+        ),
         num_ticks=probe_world.num_ticks(),
         version=__version__,
     )
-    sim = _build_simulation(scenario, config, options, store, gateway, on_progress, personas)
+    sim = _build_simulation(
+        scenario, config, options, store, gateway, on_progress, personas, outage
+    )
     executor = _attach_executor(sim.world, store, options)
     try:
         sim.record_start(f"{options.model} ({gateway.model_id})")
@@ -355,7 +444,7 @@ def prepare_run(
         if executor is not None:
             executor.close()
         raise
-    return RunHandle(sim, store, backend, cache, 0, False, out, executor)
+    return RunHandle(sim, store, backend, cache, 0, False, out, executor, checked)
 
 
 @_writer("resume")
@@ -384,6 +473,7 @@ def prepare_resume(
     personas = [Persona.model_validate(p) for p in info["config"].get("personas", [])]
     if model is not None:
         options = options.model_copy(update={"model": model})
+    options = _restore_password(options)
     snap = store.latest_snapshot()
     if snap is None:
         raise StoreError(f"{store.path}: no snapshot to resume from; start the run again")
@@ -395,8 +485,17 @@ def prepare_resume(
             f"{store.path}: simulation events after the last snapshot (seq {next_seq}); the "
             "store is inconsistent, run 'societas check' on it"
         )
-    gateway, backend, cache = _build_gateway(scenario, config, options, out, api_key)
-    sim = _build_simulation(scenario, config, options, store, gateway, on_progress, personas)
+    recorded = info["config"].get("preflight")
+    checked = check_model_servers(
+        options, _api_key(api_key), recorded if isinstance(recorded, dict) else None
+    )
+    outage = OutageMonitor(options.max_outage_s)
+    gateway, backend, cache = _build_gateway(
+        scenario, config, options, out, api_key, checked, outage
+    )
+    sim = _build_simulation(
+        scenario, config, options, store, gateway, on_progress, personas, outage
+    )
     executor = _attach_executor(sim.world, store, options)
     try:
         sim.restore(state)
@@ -411,11 +510,16 @@ def prepare_resume(
                 f"({type(exc).__name__}: {exc}); the store is damaged, nothing was resumed"
             ) from exc
         raise
-    return RunHandle(sim, store, backend, cache, last_tick + 1, True, out, executor)
+    return RunHandle(sim, store, backend, cache, last_tick + 1, True, out, executor, checked)
 
 
-def run_sync(handle: RunHandle, *, handle_sigint: bool = False) -> dict[str, float]:
+def run_sync(
+    handle: RunHandle,
+    *,
+    handle_sigint: bool = False,
+    notify: Callable[[str], None] | None = None,
+) -> dict[str, float]:
     try:
-        return asyncio.run(handle.run(handle_sigint=handle_sigint))
+        return asyncio.run(handle.run(handle_sigint=handle_sigint, notify=notify))
     finally:
         handle.close()

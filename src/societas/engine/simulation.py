@@ -19,10 +19,17 @@ import numpy as np
 from pydantic import BaseModel
 
 from societas.engine.figures import StoreRun, run_figures
+from societas.engine.health import (
+    FallbackRateExceeded,
+    RunPaused,
+    fallback_outcome,
+    run_fallbacks,
+)
 from societas.engine.legacy import adapt, adapt_world
 from societas.engine.protocol import Intervention, Survey, answer_model
 from societas.engine.recorder import TickRecorder
 from societas.llm.gateway import Decision, Gateway
+from societas.llm.wrappers import OutageMonitor
 from societas.mind import DecisionContext, Mind, derive_seed, phase_request
 from societas.store import RunStore
 from societas.typing import (
@@ -91,7 +98,13 @@ class Simulation:
         surveys: Sequence[Survey] = (),
         sampling: Sampling | None = None,
         mind_factory: Callable[[Persona], Mind] | None = None,
+        outage: OutageMonitor | None = None,
+        max_fallback_rate: float | None = None,
     ) -> None:
+        # Honest outcomes (engine/health.py): a model-server outage pauses the run; too many
+        # fallbacks fail it.
+        self.outage = outage
+        self.max_fallback_rate = max_fallback_rate
         self.scenario = adapt(scenario)
         self.config = config
         self.world = adapt_world(world)
@@ -176,6 +189,11 @@ class Simulation:
             return self.finish(tick)
         except RunInterrupted:
             raise
+        except FallbackRateExceeded:  # finish() recorded it
+            raise
+        except RunPaused as exc:  # the open tick is dropped; its answers are in the cache
+            self.store.set_status("paused", error=str(exc)[:2000])
+            raise
         except (KeyboardInterrupt, asyncio.CancelledError):
             self.store.set_status("interrupted")
             raise
@@ -187,9 +205,15 @@ class Simulation:
 
     def finish(self, ticks_done: int) -> dict[str, float]:
         run = StoreRun(self.store)
+        rec = TickRecorder(self.run_id, self.store.next_seq(), ticks_done - 1, 0.0)
+        if self.max_fallback_rate is not None:
+            failure = fallback_outcome(*run_fallbacks(run.events), self.max_fallback_rate)
+            if failure is not None:  # no metrics: they would describe the fallback policy
+                rec.emit(RunFailed, error_type=type(failure).__name__, message=str(failure)[:2000])
+                self.store.commit_tick(rec.events, status="failed", error=str(failure)[:2000])
+                raise failure
         # The platform's run-level figures; a scenario's own metric of the same name wins.
         metrics = {**run_figures(run.events), **self.scenario.metrics(self.config, run)}
-        rec = TickRecorder(self.run_id, self.store.next_seq(), ticks_done - 1, 0.0)
         for name, value in sorted(metrics.items()):
             rec.emit(MetricEvent, name=name, value=float(value))
         rec.emit(RunCompleted, ticks=ticks_done)
@@ -218,6 +242,8 @@ class Simulation:
         for survey in self.surveys:
             if survey.tick == tick:
                 await self._survey(tick, survey, rec)
+        if self.outage is not None and self.outage.reason is not None:
+            raise RunPaused(tick, self.outage.reason)
         rec.emit(
             TickCompleted,
             llm_calls=self.gateway.totals.calls - calls_before,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,10 +20,13 @@ from pydantic import ValidationError
 
 from societas.typing import Action, BackendError, ChatMessage, LanguageModel, LLMRequest
 
-__all__ = ["CallRecord", "Decision", "Gateway", "GatewayTotals", "parse_action"]
+__all__ = ["CallRecord", "Decision", "Gateway", "GatewayTotals", "parse_action", "prompt_of"]
 
 # How much of an unusable answer is kept in a ``decision_fallback`` event.
 RAW_LIMIT = 2000
+# Distinct errors reported through ``Gateway.on_error`` (then it goes quiet).
+MAX_ERRORS_REPORTED = 50
+_NUMBERS = re.compile(r"[0-9a-f]{8,}|\d+(\.\d+)?")
 
 REPAIR_PROMPT = (
     "Your previous answer could not be used: {error}\n"
@@ -45,6 +50,9 @@ class CallRecord:
     latency_ms: float
     cache_hit: bool
     faults: tuple[str, ...] = ()
+    response_format: str | None = None
+    # What was sent and what came back (``prompt_of``); the store keeps it in llm_prompts.
+    prompt: dict[str, Any] | None = None
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -60,6 +68,8 @@ class CallRecord:
             "latency_ms": self.latency_ms,
             "cache_hit": self.cache_hit,
             "faults": list(self.faults),
+            "response_format": self.response_format,
+            "prompt": self.prompt,
         }
 
 
@@ -85,6 +95,19 @@ class GatewayTotals:
     invalid: int = 0
     repairs: int = 0
     latency_ms: float = 0.0
+
+
+def prompt_of(request: LLMRequest, answer: str | None) -> dict[str, Any]:
+    """A call's messages, schema name, sampling, seed and raw answer (first ``RAW_LIMIT``
+    characters), as the store keeps them."""
+    schema = request.json_schema or {}
+    title = schema.get("title")
+    return {
+        "messages": [[m.role, m.content] for m in request.messages],
+        "schema_name": title if isinstance(title, str) else ("schema" if schema else None),
+        "sampling": {**request.sampling.model_dump(), "seed": request.seed},
+        "answer": answer[:RAW_LIMIT] if answer is not None else None,
+    }
 
 
 def _extract_json(text: str) -> str:
@@ -118,6 +141,10 @@ class Gateway:
         self.repair = repair
         self.price_per_1k_tokens = price_per_1k_tokens
         self.totals = GatewayTotals()
+        # Called with the first occurrence of each distinct error or retried fault (numbers
+        # blanked to tell them apart), as it happens: the CLI prints it above the progress bar.
+        self.on_error: Callable[[str], None] | None = None
+        self._errors_seen: set[str] = set()
 
     @property
     def model_id(self) -> str:
@@ -156,10 +183,15 @@ class Gateway:
                 latency_ms=latency,
                 cache_hit=False,
                 faults=exc.faults or (f"{type(exc).__name__}: {exc}"[:300],),
+                prompt=prompt_of(request, None),
             )
             self._account(record)
+            for fault in record.faults:
+                self._report(fault)
             return None, record, exc
         latency = (time.perf_counter() - t0) * 1000.0
+        for fault in response.faults:
+            self._report(fault)
         record = CallRecord(
             purpose=request.purpose,
             model=model_id,
@@ -173,8 +205,18 @@ class Gateway:
             latency_ms=latency,
             cache_hit=response.cached,
             faults=response.faults,
+            response_format=response.response_format,
+            prompt=prompt_of(request, response.text),
         )
         return response.text, record, None
+
+    def _report(self, error: str) -> None:
+        if self.on_error is None:
+            return
+        kind = _NUMBERS.sub("#", error)[:200]
+        if kind not in self._errors_seen and len(self._errors_seen) < MAX_ERRORS_REPORTED:
+            self._errors_seen.add(kind)
+            self.on_error(error)
 
     def _account(self, record: CallRecord) -> None:
         t = self.totals

@@ -141,6 +141,7 @@ class LocalModel:
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             finish_reason=choice.get("finish_reason"),
+            response_format="grammar" if request.json_schema is not None else None,
         )
 
     async def generate(self, request: LLMRequest) -> LLMResponse:

@@ -29,6 +29,9 @@ class BackendOptions:
     cache: ResponseCache | None = None
     n_ctx: int = 4096
     request_timeout_s: float = 120.0
+    # The shape an OpenAI-compatible server takes the schema in (``run.response_format`` as
+    # resolved by the preflight probe); ``None``: OpenAI's own ``json_schema``.
+    response_format: str | None = None
 
 
 BackendFactory = Callable[[str | None, BackendOptions], LanguageModel]
@@ -91,15 +94,22 @@ def replay_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
 
 
 def openai_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
-    from societas.llm.openai import OpenAIModel
+    from typing import get_args
+
+    from societas.llm.openai import OpenAIModel, ResponseFormatMode
 
     if not arg:
         raise ConfigError("--model", "model", "openai:<model name>", "openai")
+    mode = options.response_format or "json_schema"
+    modes = get_args(ResponseFormatMode)
+    if mode not in modes:
+        raise ConfigError("run.response_format", "response_format", f"one of {modes}", mode)
     return OpenAIModel(
         arg,
         base_url=options.base_url,
         api_key=options.api_key,
         timeout_s=options.request_timeout_s,
+        response_format_mode=mode,  # type: ignore[arg-type]  # checked above
     )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "CachedModel",
     "CircuitBreakerModel",
     "ConcurrencyLimitedModel",
+    "OutageMonitor",
     "RetryingModel",
     "TimeoutModel",
     "build_stack",
@@ -121,6 +122,16 @@ class RetryingModel(_Wrapper):
             return response.model_copy(update={"attempts": attempt, "faults": tuple(faults)})
 
 
+class OutageMonitor:
+    """Shared by a run's circuit breakers: set ``reason`` once one of them has seen its backend
+    fail without a success for longer than ``max_outage_s``. The engine reads it after each
+    tick and pauses the run; meanwhile the breakers fail waiting requests at once."""
+
+    def __init__(self, max_outage_s: float) -> None:
+        self.max_outage_s = max_outage_s
+        self.reason: str | None = None
+
+
 class CircuitBreakerModel(_Wrapper):
     """Pauses every request while the backend looks down, instead of burning retries.
 
@@ -128,6 +139,10 @@ class CircuitBreakerModel(_Wrapper):
     neither fail nor count as attempts) until ``cooldown_s`` has passed; then one probe goes
     through (half-open). A success closes the circuit; a failure reopens it with the cooldown
     doubled, up to ``max_cooldown_s``. Non-retryable errors do not trip it.
+
+    With an ``outage`` monitor the wait is bounded: once the backend has failed without a
+    success for ``outage.max_outage_s``, waiting and new requests fail at once with a
+    non-retryable ``BackendError`` (the engine then pauses the run), instead of waiting on.
     """
 
     def __init__(
@@ -138,8 +153,11 @@ class CircuitBreakerModel(_Wrapper):
         cooldown_s: float = 1.0,
         max_cooldown_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        outage: OutageMonitor | None = None,
     ) -> None:
         super().__init__(inner)
+        self.outage = outage
+        self.down_since: float | None = None
         self.threshold = threshold
         self.base_cooldown_s = cooldown_s
         self.cooldown_s = cooldown_s
@@ -157,13 +175,31 @@ class CircuitBreakerModel(_Wrapper):
             return "closed"
         return "open" if self._clock() < self.open_until else "half-open"
 
+    def _outage_left(self) -> float:
+        """Seconds until the outage limit (infinite without a monitor or an outage)."""
+        if self.outage is None or self.down_since is None:
+            return float("inf")
+        return self.down_since + self.outage.max_outage_s - self._clock()
+
+    def _check_outage(self) -> None:
+        if self.outage is not None and self.down_since is not None and self._outage_left() <= 0:
+            down = self._clock() - self.down_since
+            reason = (
+                f"{self.model_id}: model server unreachable for {down:.0f} s "
+                f"(run.max_outage_s {self.outage.max_outage_s:g})"
+            )
+            if self.outage.reason is None:
+                self.outage.reason = reason
+            raise BackendError(reason, retryable=False)
+
     async def _wait_until_closed(self) -> bool:
         """Wait out an open circuit. Returns True if this caller must act as the probe."""
         while self.open_until is not None:
+            self._check_outage()
             remaining = self.open_until - self._clock()
             if remaining > 0:
                 t0 = self._clock()
-                await asyncio.sleep(remaining)
+                await asyncio.sleep(max(0.0, min(remaining, self._outage_left() + 0.01)))
                 self.paused_s += self._clock() - t0
                 continue
             if not self._probe.locked():
@@ -176,6 +212,8 @@ class CircuitBreakerModel(_Wrapper):
         return False
 
     def _record_failure(self, probe: bool) -> None:
+        if self.down_since is None:
+            self.down_since = self._clock()
         self.consecutive_failures += 1
         if probe:  # the half-open probe failed: stay open, longer
             self.cooldown_s = min(self.max_cooldown_s, self.cooldown_s * 2)
@@ -186,6 +224,7 @@ class CircuitBreakerModel(_Wrapper):
         # Failures of calls already in flight when the circuit opened change nothing.
 
     def _record_success(self) -> None:
+        self.down_since = None
         self.consecutive_failures = 0
         self.open_until = None
         self.cooldown_s = self.base_cooldown_s
@@ -197,6 +236,7 @@ class CircuitBreakerModel(_Wrapper):
         except BackendError as exc:
             if exc.retryable:
                 self._record_failure(probe)
+                self._check_outage()
             raise
         else:
             self._record_success()
@@ -237,6 +277,7 @@ def build_stack(
     base_delay_s: float = 0.5,
     breaker_threshold: int | None = 5,
     breaker_cooldown_s: float = 1.0,
+    outage: OutageMonitor | None = None,
 ) -> LanguageModel:
     model: LanguageModel = backend
     if timeout_s is not None:
@@ -244,7 +285,7 @@ def build_stack(
     model = ConcurrencyLimitedModel(model, max_concurrency)
     if breaker_threshold is not None:
         model = CircuitBreakerModel(
-            model, threshold=breaker_threshold, cooldown_s=breaker_cooldown_s
+            model, threshold=breaker_threshold, cooldown_s=breaker_cooldown_s, outage=outage
         )
     model = RetryingModel(model, max_attempts=max_attempts, base_delay_s=base_delay_s)
     if cache is not None:

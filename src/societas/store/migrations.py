@@ -73,6 +73,46 @@ MIGRATIONS: list[str] = [
         state TEXT NOT NULL
     );
     """,
+    # 2: status 'paused' (the model server was unreachable longer than run.max_outage_s; the
+    # run resumes from its last tick). SQLite cannot change a CHECK constraint: copy the table.
+    """
+    CREATE TABLE runs_v2 (
+        run_id TEXT PRIMARY KEY,
+        scenario TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        config TEXT NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('running', 'completed', 'failed', 'interrupted', 'paused')),
+        num_ticks INTEGER NOT NULL,
+        ticks_completed INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        societas_version TEXT NOT NULL,
+        error TEXT
+    );
+    INSERT INTO runs_v2 SELECT run_id, scenario, seed, model, config, status, num_ticks,
+        ticks_completed, created, updated, societas_version, error FROM runs;
+    DROP TABLE runs;
+    ALTER TABLE runs_v2 RENAME TO runs
+    """,
+    # 3: every prompt and answer. Texts are stored once (content-addressed, zlib-compressed
+    # UTF-8 in blobs); llm_prompts holds, per llm_call event, its messages as [role, hash]
+    # pairs, the schema's name, the sampling and the hash of the raw answer.
+    """
+    CREATE TABLE blobs (
+        hash TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE TABLE llm_prompts (
+        seq INTEGER PRIMARY KEY REFERENCES events (seq),
+        messages TEXT NOT NULL,
+        schema_name TEXT,
+        sampling TEXT,
+        answer TEXT
+    )
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

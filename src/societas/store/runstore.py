@@ -7,9 +7,11 @@ open tick. Readers return typed events or pandas DataFrames.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -328,6 +330,65 @@ class RunStore:
                 n += 1
         return n
 
+    def calls(self) -> Iterator[dict[str, Any]]:
+        """Every model call with its prompt and answer, in order: the ``llm_calls`` row plus
+        ``messages`` ([{role, content}]), ``schema_name``, ``sampling``, ``answer`` and the
+        ``response_format`` (calls recorded before prompts were stored have no messages)."""
+        tables = {
+            r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        has_prompts = "llm_prompts" in tables
+        join = (
+            "LEFT JOIN llm_prompts p ON p.seq = c.seq"
+            if has_prompts
+            else "LEFT JOIN (SELECT NULL AS seq, NULL AS messages, NULL AS schema_name, "
+            "NULL AS sampling, NULL AS answer) p ON 0"
+        )
+        cur = self._conn.execute(
+            "SELECT c.*, e.payload, p.messages, p.schema_name, p.sampling, p.answer "  # noqa: S608
+            f"FROM llm_calls c JOIN events e ON e.seq = c.seq {join} ORDER BY c.seq"
+        )
+        names = [d[0] for d in cur.description]
+        blobs: dict[str, str] = {}
+        for row in cur:
+            data = dict(zip(names, row, strict=True))
+            payload = json.loads(data.pop("payload"))
+            messages = json.loads(data.pop("messages") or "null")
+            sampling = data.pop("sampling")
+            answer = data.pop("answer")
+            data["faults"] = json.loads(data["faults"])
+            data["repair"] = bool(data["repair"])
+            data["cache_hit"] = bool(data["cache_hit"])
+            data["response_format"] = payload.get("response_format")
+            data["messages"] = (
+                [{"role": role, "content": self._blob(h, blobs)} for role, h in messages]
+                if messages is not None
+                else None
+            )
+            data["sampling"] = json.loads(sampling) if sampling else None
+            data["answer"] = self._blob(answer, blobs) if answer else None
+            yield data
+
+    def _blob(self, key: str, memo: dict[str, str]) -> str:
+        text = memo.get(key)
+        if text is None:
+            row = self._conn.execute("SELECT data FROM blobs WHERE hash = ?", (key,)).fetchone()
+            if row is None:
+                raise StoreError(f"{self.path}: blob {key} is missing; run 'societas check'")
+            text = zlib.decompress(row[0]).decode("utf-8")
+            if len(memo) < 10_000:
+                memo[key] = text
+        return text
+
+    def export_calls(self, out: str | Path) -> int:
+        """One JSON line per model call: its messages and its answer (``calls``)."""
+        n = 0
+        with Path(out).open("w", encoding="utf-8") as fh:
+            for call in self.calls():
+                fh.write(json.dumps(call, ensure_ascii=False) + "\n")
+                n += 1
+        return n
+
     def export_parquet(self, out: str | Path) -> int:
         df = self.events_df()
         df["payload"] = df["payload"].map(lambda p: json.dumps(p, sort_keys=True))
@@ -386,6 +447,65 @@ def _insert_events(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
                 for c in calls
             ],
         )
+        _insert_prompts(conn, calls)
+
+
+def _blob_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def _insert_prompts(conn: sqlite3.Connection, calls: Sequence[LLMCall]) -> None:
+    """Each call's prompt and answer: texts once in ``blobs``, references in ``llm_prompts``."""
+    rows = []
+    texts: dict[str, str] = {}
+    for call in calls:
+        prompt = call.prompt
+        if not prompt:
+            continue
+        refs = []
+        for role, content in prompt.get("messages", []):
+            key = _blob_key(content)
+            texts[key] = content
+            refs.append([role, key])
+        answer = prompt.get("answer")
+        answer_key = None
+        if isinstance(answer, str):
+            answer_key = _blob_key(answer)
+            texts[answer_key] = answer
+        sampling = prompt.get("sampling")
+        rows.append(
+            (
+                call.seq,
+                json.dumps(refs, separators=(",", ":")),
+                prompt.get("schema_name"),
+                json.dumps(sampling, sort_keys=True) if sampling is not None else None,
+                answer_key,
+            )
+        )
+    if not rows:
+        return
+    known = set()
+    keys = list(texts)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        marks = ",".join("?" for _ in chunk)
+        known |= {
+            r[0]
+            for r in conn.execute(f"SELECT hash FROM blobs WHERE hash IN ({marks})", chunk)  # noqa: S608
+        }
+    conn.executemany(
+        "INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?, ?, ?)",
+        [
+            (key, len(text), zlib.compress(text.encode("utf-8", "replace"), 6))
+            for key, text in texts.items()
+            if key not in known
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO llm_prompts (seq, messages, schema_name, sampling, answer) "
+        "VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
 
 
 def _row_to_event(row: Sequence[Any]) -> Event:

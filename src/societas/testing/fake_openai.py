@@ -104,6 +104,7 @@ class FakeOpenAIServer:
         answer: Answer = _default_answer,
         faults: FaultHook | None = None,
         api_key: str | None = None,
+        models: list[str] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -111,6 +112,8 @@ class FakeOpenAIServer:
         self.answer = answer
         self.faults = faults
         self.api_key = api_key
+        self.models = models
+        self.probes = 0
         self.requests_served = 0
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -204,7 +207,8 @@ class FakeOpenAIServer:
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             return _Outcome(401, _error("invalid api key"))
         if path == "/v1/models" and method == "GET":
-            return _Outcome(200, json.dumps({"object": "list", "data": []}).encode())
+            data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.models or []]
+            return _Outcome(200, json.dumps({"object": "list", "data": data}).encode())
         if path != "/v1/chat/completions":
             return _Outcome(404, _error(f"no route {path}"))
         if method != "POST":
@@ -215,6 +219,16 @@ class FakeOpenAIServer:
             return _Outcome(400, _error("body is not JSON"))
         if not isinstance(request, dict) or not isinstance(request.get("messages"), list):
             return _Outcome(400, _error("'messages' must be a list"))
+        if self.models is not None and request.get("model") not in self.models:
+            # vLLM's answer to an unknown model (its OpenAI server's error shape).
+            message = f"The model `{request.get('model')}` does not exist."
+            error = {"object": "error", "message": message, "type": "NotFoundError", "code": 404}
+            return _Outcome(404, json.dumps(error).encode())
+        if _is_probe(request):
+            # societas's preflight probe, answered as a schema-following server (vLLM, SGLang)
+            # does; not counted as a chat request, so fault plans index the run's own requests.
+            self.probes += 1
+            return _Outcome(200, _completion(-1, request, '{"probe": 7}'))
         return await self._chat(request)
 
     async def _chat(self, request: dict[str, Any]) -> _Outcome:
@@ -233,6 +247,15 @@ class FakeOpenAIServer:
             return _Outcome(200, _completion(index, request, self.answer(request)))
         finally:
             self.in_flight -= 1
+
+
+def _is_probe(request: dict[str, Any]) -> bool:
+    fmt = request.get("response_format")
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return False
+    spec = fmt.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    return isinstance(schema, dict) and schema.get("required") == ["probe"]
 
 
 async def _client_waits(reader: asyncio.StreamReader, seconds: float) -> bool:
@@ -400,7 +423,12 @@ def run_in_subprocess(*, latency_s: float = 0.0) -> Iterator[str]:
 
 
 async def _serve_until_terminated(
-    port: int, latency_s: float, answer: AnswerName, fault_plan: str | None
+    port: int,
+    latency_s: float,
+    answer: AnswerName,
+    fault_plan: str | None,
+    api_key: str | None = None,
+    models: list[str] | None = None,
 ) -> None:
     # Imported here: ``faults`` builds on this module.
     from societas.testing.faults import FaultPlan, valid_answer
@@ -411,6 +439,8 @@ async def _serve_until_terminated(
         latency_s=latency_s,
         answer=valid_answer if answer == "schema" else _default_answer,
         faults=plan,
+        api_key=api_key,
+        models=models,
     )
     done = asyncio.Event()
     with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows loops
@@ -445,8 +475,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--fault-plan", default=None, help="a FaultPlan as JSON, e.g. '{\"rate\": 0.2}'"
     )
+    parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY'")
+    parser.add_argument(
+        "--model-name",
+        action="append",
+        default=None,
+        help="serve only this model (repeatable); others get vLLM's 404 'does not exist'",
+    )
     args = parser.parse_args(argv)
-    asyncio.run(_serve_until_terminated(args.port, args.latency, args.answer, args.fault_plan))
+    asyncio.run(
+        _serve_until_terminated(
+            args.port, args.latency, args.answer, args.fault_plan, args.api_key, args.model_name
+        )
+    )
 
 
 if __name__ == "__main__":

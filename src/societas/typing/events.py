@@ -124,6 +124,17 @@ class LLMCall(EventBase):
     faults: list[str] = Field(
         default_factory=list, description="failed attempts (retried or final), one line each"
     )
+    prompt: dict[str, Any] | None = Field(
+        default=None,
+        exclude=True,
+        description="messages, schema name, sampling and raw answer; the store keeps them in "
+        "llm_prompts and blobs, not in the event payload (read them with RunStore.calls)",
+    )
+    response_format: str | None = Field(
+        default=None,
+        description="how the server was asked to follow the schema (run.response_format mode, "
+        "'grammar' for the local model); None: no schema, not known, or a cached answer",
+    )
 
 
 class MessageEvent(EventBase):
@@ -275,4 +286,6 @@ EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)
 # Kinds describing the process rather than the simulation; absent from reproducibility checks.
 PROCESS_EVENT_KINDS = frozenset({"run_started", "run_resumed", "run_failed"})
 # Fields that differ between runs that are otherwise identical.
-NONREPRODUCIBLE_FIELDS = frozenset({"wall_time", "latency_ms", "cache_hit", "attempts", "faults"})
+NONREPRODUCIBLE_FIELDS = frozenset(
+    {"wall_time", "latency_ms", "cache_hit", "attempts", "faults", "response_format"}
+)

@@ -86,6 +86,9 @@ class LLMResponse(BaseModel):
     cached: bool = False
     # The failed attempts before this answer, one line each (retried faults).
     faults: tuple[str, ...] = ()
+    # How the backend constrained the answer to the schema (``run.response_format`` modes,
+    # ``grammar`` for the local model); ``None`` when nothing was asked or it is not known.
+    response_format: str | None = None
 
 
 @runtime_checkable
