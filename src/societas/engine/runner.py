@@ -31,8 +31,8 @@ from societas.llm.wrappers import OutageMonitor
 from societas.mind.generative import mind_factory, scenario_mind_config
 from societas.population import Executor, build_executor
 from societas.store import DirectoryLock, RunStore, lock_directory
-from societas.store.lock import LOCK_NAME
 from societas.store.check import check_store
+from societas.store.lock import LOCK_NAME
 from societas.typing import (
     ConfigError,
     LanguageModel,
@@ -444,7 +444,7 @@ def prepare_run(
         if executor is not None:
             executor.close()
         raise
-    return RunHandle(sim, store, backend, cache, 0, False, out, executor, checked)
+    return RunHandle(sim, store, backend, cache, 0, False, out, executor, preflight=checked)
 
 
 @_writer("resume")
@@ -510,7 +510,9 @@ def prepare_resume(
                 f"({type(exc).__name__}: {exc}); the store is damaged, nothing was resumed"
             ) from exc
         raise
-    return RunHandle(sim, store, backend, cache, last_tick + 1, True, out, executor, checked)
+    return RunHandle(
+        sim, store, backend, cache, last_tick + 1, True, out, executor, preflight=checked
+    )
 
 
 def run_sync(
