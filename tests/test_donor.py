@@ -586,3 +586,14 @@ def test_authors_invalid_amount_copies_the_recipients_trace() -> None:
     assert w.traces[cheat] == before  # no entry of its own (cell 13, lines 166-182)
     text = "\n".join(o.text for o in play(w, 3, give_share(0.5), rng, rec)["donate"].values())
     assert "tried to give more" not in text
+
+
+def test_a_snapshot_from_before_the_schedule_option_resumes_under_paper_text() -> None:
+    state = world(schedule="paper_text").snapshot()
+    assert state.pop("schedule") == "paper_text"  # what a run of 0.1 stored
+    w = authors()
+    w.restore(state)
+    assert w.config.schedule == "paper_text"
+    w2 = authors()
+    w2.restore(authors().snapshot())
+    assert w2.config.schedule == "authors_code"

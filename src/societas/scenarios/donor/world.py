@@ -529,9 +529,15 @@ class DonorWorld:
             "strategies": dict(self.strategies),
             "pending": list(self.pending),
             "elders": [dict(e) for e in self.elders],
+            "schedule": self.config.schedule,
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
+        # A snapshot without a schedule was written before 0.2, under the schedule now called
+        # paper_text, and resumes under it.
+        schedule = state.get("schedule", "paper_text")
+        if schedule != self.config.schedule:
+            self.config = self.config.model_copy(update={"schedule": schedule})
         self.generation = int(state["generation"])
         self.alive = [str(a) for a in state["alive"]]
         first, second = state["groups"]
