@@ -321,3 +321,14 @@ def test_over_usage_against_the_groups_whole_sustainable_take() -> None:
     m = commons_metrics(config, events)
     assert m["over_usage_group"] == pytest.approx(1 / 5)  # only a asked for more than 50
     assert m["over_usage"] == pytest.approx(2 / 5)  # a and b above f = 10
+
+
+def test_a_snapshot_from_before_the_protocol_option_resumes_under_societas() -> None:
+    old = build(protocol="societas", agents=2)
+    state = old.snapshot()
+    del state["config"]["protocol"]  # what a run of 0.1 stored
+    lake = build(agents=2)
+    assert lake.govsim
+    lake.restore(state)
+    assert lake.config.protocol == "societas"
+    assert [p.name for p in lake.phases(0)] == ["harvest", "discuss_1", "discuss_2", "reflect"]

@@ -775,7 +775,10 @@ class Lake:
 
     def restore(self, state: Mapping[str, Any]) -> None:
         if "config" in state:
-            self._reconfigure(CommonsConfig.model_validate(state["config"]))
+            # A snapshot holds the full config; one without a protocol was written before
+            # 0.2, under the protocol now called societas, and resumes under it.
+            config = {"protocol": "societas", **state["config"]}
+            self._reconfigure(CommonsConfig.model_validate(config))
         self.stock = int(state["stock"])
         self.collapsed = bool(state["collapsed"])
         rec = dict(state["month_record"])
