@@ -458,6 +458,15 @@ _register_validate()
 _register_sweep()
 
 
+def _register_estimate() -> None:
+    from societas.cli.estimate import estimate_command
+
+    app.command(name="estimate")(estimate_command)
+
+
+_register_estimate()
+
+
 def _register_new() -> None:
     from societas.cli.new import app as new_app
 
