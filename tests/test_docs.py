@@ -29,3 +29,18 @@ def test_readme_quick_start_has_the_two_commands() -> None:
     ci = (DOCS.parent / ".ci" / "run").read_text()
     assert "./scripts/install.sh" in ci
     assert "./scripts/check.sh" in ci
+
+
+def test_relative_links_in_the_readme_and_docs_point_at_files() -> None:
+    import re
+
+    root = DOCS.parent
+    pages = [root / "README.md", root / "CHANGELOG.md", *DOCS.rglob("*.md")]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(root)} -> {target}")
+    assert broken == []

@@ -14,6 +14,7 @@ import pytest
 
 from guide import GUIDE, guide_code
 from societas.scenarios.template import write_scenario_package
+from societas.testing.conformance import check_scenario
 from societas.typing import ConfigError
 
 
@@ -65,7 +66,6 @@ def plugin_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_the_guides_game_installs_as_a_plugin_and_passes_conformance(
     tmp_path: Path, plugin_path: Path
 ) -> None:
-    check_scenario = pytest.importorskip("societas.testing.conformance").check_scenario
     package = tmp_path / "public-goods"
     (package / "public_goods").mkdir(parents=True)
     (package / "public_goods" / "__init__.py").write_text(guide_code(), encoding="utf-8")
@@ -88,7 +88,6 @@ def test_the_guides_game_installs_as_a_plugin_and_passes_conformance(
 def test_a_new_scenario_package_installs_and_passes_its_own_test(
     tmp_path: Path, plugin_path: Path
 ) -> None:
-    pytest.importorskip("societas.testing.conformance")
     package = write_scenario_package("beauty_contest", tmp_path)
     pip_install(package, plugin_path)
     done = subprocess.run(
