@@ -97,6 +97,9 @@ def branch_run(
         run_id = uuid.uuid4().hex[:12]
         with conn:
             conn.execute("DELETE FROM llm_calls WHERE seq >= ?", (next_seq,))
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if "llm_prompts" in tables:  # prompts of the dropped calls (texts stay in blobs)
+                conn.execute("DELETE FROM llm_prompts WHERE seq >= ?", (next_seq,))
             conn.execute("DELETE FROM events WHERE seq >= ?", (next_seq,))
             conn.execute("DELETE FROM snapshots WHERE tick >= ?", (at,))
             conn.execute("DELETE FROM metrics WHERE tick >= ? OR tick = -1", (at,))
