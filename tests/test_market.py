@@ -27,7 +27,7 @@ from societas.typing import (
     VetoEvent,
 )
 
-SHARED = Path(__file__).resolve().parents[3] / "shared/data/marketplace"
+SHARED = Path(__file__).resolve().parents[2] / "shared/data/marketplace"  # ../shared
 
 
 def run(tmp_path: Path, name: str = "r", **settings: Any) -> tuple[dict[str, float], list[Any]]:

@@ -227,7 +227,7 @@ def test_guardrail_falls_back_after_the_last_veto() -> None:
     gateway, seen = make_gateway(always)
     decision = decide(mind, gateway, context())
     assert decision.action is None
-    assert decision.failure == "invalid_output"
+    assert decision.failure == "vetoed"  # a choice of the guardrail, not a model failure
     assert "guardrail" in (decision.error or "")
     assert [r.purpose for r in seen].count("guardrail:risk") == 3
     assert len([k for k, _ in mind.drain_events() if k is VetoEvent]) == 3

@@ -125,7 +125,8 @@ def run_fallbacks(events: Sequence[Event]) -> tuple[int, list[str]]:
             isinstance(event, GroupDecisionEvent) and not event.reused
         ):
             decisions += 1
-        elif isinstance(event, DecisionFallback):
+        elif isinstance(event, DecisionFallback) and event.reason != "vetoed":
+            # A guardrail that held back every action chose the fallback: not a failure.
             errors.append(event.error or event.reason)
     return decisions, errors
 

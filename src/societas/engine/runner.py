@@ -307,6 +307,13 @@ def make_directory(out: Path) -> None:
         ) from exc
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long for the file system: make_directory says so
+        return True
+
+
 def _remove_if_empty(created: list[Path], out: Path) -> None:
     """A run that could not start (a server that cannot serve, a bad intervention) leaves no
     half-made directory: the folders this command created go again if they hold nothing but
@@ -334,7 +341,7 @@ def _writer(what: str) -> Callable[[_Prepare], _Prepare]:
         @functools.wraps(prepare)
         def locked(*args: Any, **kwargs: Any) -> RunHandle:
             out = Path(signature.bind_partial(*args, **kwargs).arguments["out"])
-            created = [p for p in (out, *out.parents) if not p.exists()]
+            created = [p for p in (out, *out.parents) if not _exists(p)]
             if what == "run":
                 make_directory(out)
             elif not out.is_dir():

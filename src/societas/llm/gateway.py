@@ -79,7 +79,7 @@ class Decision:
 
     action: Action | None
     calls: list[CallRecord] = field(default_factory=list)
-    failure: Literal["invalid_output", "backend_error"] | None = None
+    failure: Literal["invalid_output", "backend_error", "vetoed"] | None = None
     error: str | None = None
     raw_output: str | None = None
     request: LLMRequest | None = None

@@ -611,7 +611,7 @@ class GenerativeMind(Mind):
                 )
         return Decision(
             action=None,
-            failure="invalid_output",
+            failure="vetoed",
             error=(
                 f"guardrail: {len(vetoed)} decisions vetoed (risk above "
                 f"{cfg.guardrail_threshold:g}); the world's fallback action is taken"

@@ -137,7 +137,8 @@ def _connect(db: Path) -> tuple[sqlite3.Connection, set[str]]:
             str(row[0])
             for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
-    except sqlite3.DatabaseError as exc:
+    # A damaged schema can make SQLite's own error message undecodable (UnicodeDecodeError).
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         conn.close()
         header = _header(db)
         if header is None:

@@ -102,7 +102,8 @@ class ActionEvent(EventBase):
 class DecisionFallback(EventBase):
     kind: Literal["decision_fallback"] = "decision_fallback"
     phase: str
-    reason: Literal["invalid_output", "backend_error", "deadline"]
+    # "vetoed": a guardrail mind held back every action it considered (not a model failure).
+    reason: Literal["invalid_output", "backend_error", "deadline", "vetoed"]
     error: str
     raw_output: str | None = None
 
