@@ -224,3 +224,21 @@ def test_cli_refuses_a_missing_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["dashboard", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "a run directory, a folder of runs or an experiment directory" in result.stderr
+
+
+def test_interview_answers_as_of_a_tick_and_changes_nothing(runs: Path) -> None:
+    before = digest(runs)
+    question = "How%20is%20the%20lake%3F"
+    with dashboard(runs) as url:
+        target = f"{url}/api/interview?run=commons&agent=fisher_1&tick=1&question={question}"
+        assert status_of(target) == 403  # a page elsewhere cannot send the header
+        answer = get(target, headers={"X-Societas-Interview": "1"})
+        missing = status_of(
+            f"{url}/api/interview?run=commons&agent=nobody&question=hi",
+            headers={"X-Societas-Interview": "1"},
+        )
+    assert answer["tick"] == 1
+    assert "Month 2" in answer["answer"]  # memories as of tick 1: months 1 and 2
+    assert "Month 3" not in answer["answer"]
+    assert missing == 422
+    assert digest(runs) == before

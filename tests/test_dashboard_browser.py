@@ -107,6 +107,14 @@ def test_open_a_finished_run_scrub_and_see_an_agents_action(page: Any, tmp_path:
         assert "harvest" in text or "reflect" in text
         prompt_stored = panel.locator(".texts").count() > 0
         assert prompt_stored or "prompt and answer not stored in this run" in text
+        # the interview box asks the agent as of the selected tick
+        page.fill("#interview-question", "How is the lake?")
+        page.click("#interview-ask")
+        page.wait_for_selector("#interview-answer .msg")
+        answer = page.inner_text("#interview-answer")
+        assert answer.startswith("fisher_1 at tick 1:")
+        assert "Month 2" in answer
+        assert "Month 3" not in answer
         # the event log pages on the server and filters by agent
         page.select_option("#log-actor", "fisher_2")
         page.wait_for_function(
@@ -240,9 +248,13 @@ def test_world_views(
         world = page.locator(f"[data-view='{view}']")
         assert world.count() == 1
         assert world.locator("svg, .place").count() >= 1
+        if view == "social":
+            page.wait_for_selector("#groups tr")
         world.scroll_into_view_if_needed()
         shot(page, view, tmp_path)
         if view == "town":
+            assert "heard of the party" in page.inner_text("#heard")
+            assert page.locator(".place .chip.heard").count() >= 1
             assert page.locator(".place .chip").count() >= 1
             page.locator(".place .chip").first.click()
             page.wait_for_selector(".agentpanel [data-section='plan']")

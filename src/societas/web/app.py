@@ -242,6 +242,28 @@ async def api_agent(request: web.Request) -> web.StreamResponse:
     return _json(await _in_thread(load))
 
 
+async def api_interview(request: web.Request) -> web.StreamResponse:
+    """Ask an agent a question as of a tick (``societas.analysis.interview``): the agent's mind
+    is rebuilt from the store, read-only, and asked through a gateway of its own; the run is
+    not changed. The model costs tokens, so a page elsewhere must not be able to trigger it:
+    the request needs the ``X-Societas-Interview`` header, which a cross-site request cannot
+    send without a CORS grant (never given here)."""
+    from societas.analysis.interview import interview
+
+    if request.headers.get("X-Societas-Interview") != "1":
+        return _error(403, "interviews are asked from the dashboard page (header missing)")
+    db = _db(request)
+    agent = request.query.get("agent", "")
+    question = request.query.get("question", "")
+    if not agent:
+        return _error(400, "query parameter agent: expected an agent id")
+    if not question.strip() or len(question) > 2000:
+        return _error(400, "query parameter question: expected 1 to 2000 characters")
+    tick = _int(request, "tick")
+    answer = await _in_thread(lambda: interview(db.parent, agent, question, tick=tick))
+    return _json({"agent": agent, "tick": tick, "question": question, "answer": answer})
+
+
 async def api_experiment(request: web.Request) -> web.StreamResponse:
     catalog = _catalog(request)
     exp_id = request.query.get("exp", "")
@@ -315,5 +337,6 @@ def create_app(
     app.router.add_get("/api/agent", api_agent)
     app.router.add_get("/api/experiment", api_experiment)
     app.router.add_get("/api/live", api_live)
+    app.router.add_get("/api/interview", api_interview)
     app.router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)
     return app

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -35,6 +36,12 @@ _MAX_DICT_KEYS = 24
 _SUMMARY_CHARS = 400
 _PAYLOAD_PREVIEW = 4000
 _DETAIL_CHARS = 200_000
+# Fields of an llm_call payload (or columns of a table keyed by its seq) that hold the prompt
+# or the answer; accounting fields (tokens, hashes, formats) never do.
+_TEXT_FIELD = re.compile(
+    r"^(?!.*(_tokens|_hash|_format|_ms)$).*(prompt|message|request|response|answer|output|"
+    r"completion|text|raw)"
+)
 _KNOWN_CALL_FIELDS = {
     "kind",
     "purpose",
@@ -326,12 +333,17 @@ def _summary(kind: str, data: Any) -> str:
         text = f"{data.get('question', '')} -> {json.dumps(data.get('answer'), ensure_ascii=False)}"
     elif kind == "metric":
         text = f"{data.get('name', '')} = {data.get('value')}"
+    elif kind == "group_decision":
+        answer = data.get("data", {})
+        shown = json.dumps(answer, ensure_ascii=False) if isinstance(answer, dict) else ""
+        flags = "".join(f", {f}" for f in ("reused", "fallback") if data.get(f))
+        text = f"{data.get('size', '?')} member(s){flags}: {shown}"
     elif kind in ("world_state", "outcome"):
         body = data.get("state" if kind == "world_state" else "data")
         text = json.dumps(body, ensure_ascii=False)
     else:
-        shown = {k: v for k, v in data.items() if k not in ("kind", "phase")}
-        text = json.dumps(shown, ensure_ascii=False)
+        rest = {k: v for k, v in data.items() if k not in ("kind", "phase")}
+        text = json.dumps(rest, ensure_ascii=False)
     return text[:_SUMMARY_CHARS] + ("…" if len(text) > _SUMMARY_CHARS else "")
 
 
@@ -441,7 +453,11 @@ def call_texts(conn: sqlite3.Connection, seqs: list[int]) -> dict[int, dict[str,
     ):
         data = _loads(payload)
         if isinstance(data, dict):
-            extra = {k: v for k, v in data.items() if k not in _KNOWN_CALL_FIELDS}
+            extra = {
+                k: v
+                for k, v in data.items()
+                if k not in _KNOWN_CALL_FIELDS and _TEXT_FIELD.search(k) and v not in (None, "")
+            }
             if extra:
                 out[int(seq)] = extra
     tables = [
@@ -461,8 +477,9 @@ def call_texts(conn: sqlite3.Connection, seqs: list[int]) -> dict[int, dict[str,
         )
         names = [d[0] for d in cur.description]
         for values in cur:
-            record = dict(zip(names, values, strict=True))
-            seq = int(record.pop("seq"))
+            row = dict(zip(names, values, strict=True))
+            seq = int(row.pop("seq"))
+            record = {k: v for k, v in row.items() if _TEXT_FIELD.search(k)}
             for key, value in list(record.items()):
                 if isinstance(value, bytes):
                     record[key] = f"({len(value)} bytes)"

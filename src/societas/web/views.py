@@ -121,7 +121,59 @@ def town_view(conn: sqlite3.Connection) -> View | None:
             if str(place) not in known:
                 known.add(str(place))
                 places.append({"name": str(place), "kind": ""})
-    return {"view": "town", "places": places, "frames": frames, "messages": _messages(conn)}
+    messages = _messages(conn)
+    return {
+        "view": "town",
+        "places": places,
+        "frames": frames,
+        "messages": messages,
+        "heard": _town_heard(conn, messages, [str(a) for a in frames[0]["where"]]),
+    }
+
+
+def _town_heard(
+    conn: sqlite3.Connection, messages: list[dict[str, Any]], everyone: list[str]
+) -> dict[str, Any] | None:
+    """Who has heard of the party by the end of each tick: the host, then everyone in the
+    audience of a message that mentions it (the town's own ``exposed`` definition and
+    keywords, ``societas.scenarios.town.metrics``), plus survey answers where asked."""
+    from pydantic import ValidationError
+
+    from societas.scenarios.town.config import TownConfig
+
+    raw = _loads(conn.execute("SELECT json_extract(config, '$.scenario') FROM runs").fetchone()[0])
+    try:
+        config = TownConfig.model_validate(raw)
+    except ValidationError:
+        return None
+    party = config.party
+    exposed = {party.host}
+    by_tick: dict[int, list[str]] = {}
+    for message in messages:
+        if party.mentions(str(message["text"] or "")):
+            audience = message["audience"]
+            exposed.update(audience if isinstance(audience, list) else everyone)
+        by_tick[int(message["tick"])] = sorted(exposed)
+    ticks = [int(t) for (t,) in conn.execute("SELECT DISTINCT tick FROM events WHERE tick >= 0")]
+    out: dict[str, list[str]] = {}
+    current = [party.host]
+    for tick in sorted(ticks):
+        current = by_tick.get(tick, current)
+        out[str(tick)] = current
+    said_yes: dict[str, list[str]] = defaultdict(list)
+    for tick, actor in conn.execute(
+        "SELECT tick, actor FROM events WHERE kind = 'survey_answer' "
+        "AND json_extract(payload, '$.question') = ? AND json_extract(payload, '$.answer') = ?",
+        ("heard", "yes"),
+    ):
+        said_yes[str(tick)].append(str(actor))
+    return {
+        "host": party.host,
+        "place": party.place,
+        "description": party.description,
+        "exposed": out,
+        "said_yes": dict(said_yes),
+    }
 
 
 def _histogram(values: list[float], bins: int = 20) -> list[int]:

@@ -40,9 +40,9 @@ function fill(el, ...kids) {
 function link(text, hash) { return h("a", { href: hash }, text); }
 function q(params) { return new URLSearchParams(params).toString(); }
 
-async function api(path, params) {
+async function api(path, params, headers) {
   const url = `/api/${path}?${q(params || {})}`;
-  const res = await fetch(url, { cache: "no-store" });
+  const res = await fetch(url, { cache: "no-store", headers: headers || {} });
   let data;
   try { data = await res.json(); } catch (e) { throw new Error(`${url}: ${res.status} ${res.statusText}`); }
   if (!res.ok) throw new Error(data && data.error ? data.error : `${url}: ${res.status}`);
@@ -136,8 +136,8 @@ async function showRun(main, params) {
     r.error ? h("p", { className: "error" }, r.error) : null,
     h("div", { className: "panel scrubber", id: "scrubber" }),
     h("div", { className: "panel" }, h("div", { className: "story", id: "story" })),
-    h("div", { id: "agent" }),
     h("div", { id: "world" }),
+    h("div", { id: "agent" }),
     h("div", { className: "grid2" },
       h("div", { className: "panel" }, h("h3", {}, "Story, tick by tick"), h("div", { className: "storylist", id: "storylist" })),
       h("div", { className: "panel" }, h("h3", {}, "Agents"), h("div", { id: "agents" }), h("h3", { style: "margin-top:10px" }, "Final metrics"), h("div", { id: "final" }))),
@@ -304,10 +304,18 @@ function townView(w) {
   frame = frame || w.frames[0];
   const byPlace = {};
   for (const [who, place] of Object.entries(frame.where)) (byPlace[place] = byPlace[place] || []).push(who);
+  const heard = new Set(w.heard ? w.heard.exposed[String(frame.tick)] || [] : []);
+  const yes = w.heard ? w.heard.said_yes[String(frame.tick)] : null;
+  const residents = Object.keys(frame.where).length;
   const places = w.places.map((p) => h("div", { className: `place ${p.kind === "home" ? "home" : ""}`, "data-place": p.name },
     h("div", { className: "pname" }, p.name), h("div", { className: "pkind" }, p.kind),
-    h("div", {}, (byPlace[p.name] || []).map((a) => h("span", { className: "chip", title: clean(frame.activities[a] || ""), onclick: () => openAgent(a) }, a, frame.activities[a] ? ` · ${frame.activities[a]}` : "")))));
-  return h("div", { className: "panel", "data-view": "town" }, h("h3", {}, `Town: day ${frame.day}, ${frame.clock}`),
+    h("div", {}, (byPlace[p.name] || []).map((a) => h("span", { className: `chip ${heard.has(a) ? "heard" : ""}`, title: clean(frame.activities[a] || ""), onclick: () => openAgent(a) }, a, frame.activities[a] ? ` · ${frame.activities[a]}` : "")))));
+  const party = w.heard
+    ? h("p", { id: "heard" }, h("span", { className: "chip heard" }, "heard of the party"),
+      ` ${heard.size} of ${residents} residents by this hour (host ${w.heard.host}; ${w.heard.description} at ${w.heard.place})`,
+      yes ? `; survey: ${yes.length} said yes` : "")
+    : null;
+  return h("div", { className: "panel", "data-view": "town" }, h("h3", {}, `Town: day ${frame.day}, ${frame.clock}`), party,
     h("div", { className: "grid2" }, h("div", { className: "town" }, places), h("div", {}, h("div", { className: "title" }, "conversations this hour"), messagesAt(w, frame.tick))));
 }
 
@@ -325,7 +333,20 @@ function socialView(w) {
       h("div", {}, h("div", { className: "title" }, "rumour cascade size over time"), cascade, legend(seedIds.map((s) => `seed ${s}`))),
       h("div", {}, h("div", { className: "title" }, "actions per tick"), actions, legend(actionNames)),
       h("div", {}, h("div", { className: "title" }, `attitudes at tick ${cur.tick} (sample, -1 to 1)`), hist)),
-    w.seeds.length ? h("div", { className: "clip" }, w.seeds.map((s) => h("div", { className: "msg" }, h("span", { className: "who" }, `seed ${s.seed} (${s.label}, ${s.topic}, tick ${s.tick})`), h("span", { className: "text" }, s.text)))) : null);
+    w.seeds.length ? h("div", { className: "clip" }, w.seeds.map((s) => h("div", { className: "msg" }, h("span", { className: "who" }, `seed ${s.seed} (${s.label}, ${s.topic}, tick ${s.tick})`), h("span", { className: "text" }, s.text)))) : null,
+    w.groups[String(cur.tick)] ? groupAnswers(cur.tick, w.groups[String(cur.tick)]) : null);
+}
+
+// Archetype groups' answers at a tick: one group_decision event per group, paged on the server.
+function groupAnswers(tick, count) {
+  const box = h("div", { id: "groups" }, h("div", { className: "title" }, `archetype groups' answers at tick ${tick} (${count})`));
+  api("events", { run: state.id, kind: "group_decision", tick, limit: 50 }).then((page) => {
+    if (state.tick !== tick) return;
+    box.appendChild(h("div", { className: "clip", style: "max-height:16em" }, h("table", {}, h("tbody", {}, page.events.map((e) =>
+      h("tr", { className: "clickable", onclick: () => openAgent(e.actor) }, h("td", {}, e.actor || ""), h("td", { className: "text" }, e.summary)))))));
+    if (page.next !== null) box.appendChild(h("p", { className: "muted" }, `first 50 of ${count}: the event log shows the rest`));
+  }).catch(showError);
+  return box;
 }
 
 function donorView(w) {
@@ -447,9 +468,29 @@ async function renderAgent() {
     c.texts ? callTexts(c.texts) : h("p", { className: "muted" }, "prompt and answer not stored in this run")));
   fill(box, h("div", { className: "panel agentpanel", "data-agent": agent },
     h("div", { className: "row" }, h("h2", {}, `Agent ${agent}`), h("span", { className: "muted" }, `as of tick ${state.tick}`), h("button", { onclick: () => { state.agent = null; const p = route().params; p.delete("agent"); history.replaceState(null, "", `#/run?${p.toString()}`); renderAgent(); } }, "close")),
+    interviewBox(agent),
     h("div", { className: "grid2" },
       h("div", {}, h("h3", {}, "Persona"), persona, sections.length ? sections : h("p", { className: "muted" }, "No events of this agent up to this tick.")),
       h("div", {}, h("h3", {}, `Model calls (${a.calls.length}${a.calls.length >= a.limit ? "+" : ""})${a.prompts_stored ? "" : ": prompts not stored in this run"}`), h("div", { className: "clip", style: "max-height:50em" }, calls)))));
+}
+
+// Ask the agent a question as of the selected tick; the run is not changed.
+function interviewBox(agent) {
+  const input = h("input", { type: "text", id: "interview-question", size: 60, maxlength: 2000, placeholder: `ask ${agent} a question as of tick ${state.tick}` });
+  const out = h("div", { id: "interview-answer", className: "text" });
+  const ask = h("button", { id: "interview-ask" }, "ask");
+  async function send() {
+    if (!input.value.trim()) return;
+    const tick = state.tick;
+    fill(out, h("span", { className: "muted" }, "asking… (the run's model answers; the run is not changed)"));
+    try {
+      const r = await api("interview", { run: state.id, agent, tick, question: input.value }, { "X-Societas-Interview": "1" });
+      fill(out, h("div", { className: "msg" }, h("span", { className: "who" }, `${agent} at tick ${tick}:`), h("span", {}, r.answer)));
+    } catch (err) { fill(out, h("span", { className: "error" }, String(err.message || err))); }
+  }
+  ask.addEventListener("click", send);
+  input.addEventListener("keydown", (ev) => { if (ev.key === "Enter") send(); });
+  return h("div", { className: "kindsec" }, h("div", { className: "filters" }, h("b", {}, "Interview"), input, ask), out);
 }
 
 // -- live --------------------------------------------------------------------------------------
