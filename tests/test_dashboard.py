@@ -159,6 +159,18 @@ def test_experiment_view_has_cells_and_the_runs_behind_them(tmp_path: Path) -> N
     assert {r["run"] for r in behind} == {"runs/fast-seed0", "runs/fast-seed1"}
     mean = sum(r["metrics"]["efficiency"] for r in behind) / 2
     assert cell["mean"] == pytest.approx(mean)
+    stock = data["series"]["harvest: stock"]["fast"]
+    assert [row[0] for row in stock] == [0, 1]
+    _, middle, low, high, n = stock[1]
+    assert n == 2
+    assert low <= middle <= high
+    stocks = []
+    for seed in (0, 1):
+        with RunStore.open(tmp_path / "exp" / "runs" / f"fast-seed{seed}", readonly=True) as store:
+            frame = store.events_df(["world_state"])
+        rows = frame[(frame["tick"] == 1) & frame["payload"].map(lambda p: p["phase"] == "harvest")]
+        stocks.append(rows["payload"].iloc[-1]["state"]["stock"])
+    assert middle == pytest.approx(sum(stocks) / 2)
 
 
 def test_nothing_is_written_and_only_reads_are_served(runs: Path) -> None:

@@ -218,6 +218,7 @@ def test_open_an_experiment_and_the_runs_behind_a_cell(page: Any, tmp_path: Path
         page.click("#experiments a")
         page.wait_for_selector("body[data-ready='experiment']", state="attached")
         assert page.locator("#exp-table tbody tr").count() == 2
+        page.wait_for_selector("#exp-series-chart svg polygon.band", state="attached")
         page.click("#exp-table td[data-condition='fast'][data-metric='efficiency']")
         rows = page.locator("#cell-runs tbody tr")
         assert rows.count() == 2

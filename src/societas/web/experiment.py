@@ -14,11 +14,44 @@ from typing import Any
 
 import pandas as pd
 
+from societas.experiments.sweep import t_critical_95
 from societas.store import DB_NAME
 from societas.typing import ConfigError
+from societas.web.reader import series
 from societas.web.stores import EXPERIMENT_INDEX, read_only
 
 __all__ = ["experiment_view"]
+
+# Per-tick series of at most this many runs are read (each run's store once).
+MAX_SERIES_RUNS = 200
+
+
+def _bands(per_run: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, dict[str, list[Any]]]:
+    """Per series name and condition: ``[tick, mean, ci95_low, ci95_high, n]`` over the runs
+    (seeds) of the condition, with Student's t interval as in the sweep's summary table."""
+    values: dict[str, dict[str, dict[int, list[float]]]] = {}
+    for condition, run_series in per_run:
+        for s in run_series:
+            by_tick = values.setdefault(s["name"], {}).setdefault(condition, {})
+            for tick, value in s["points"]:
+                by_tick.setdefault(int(tick), []).append(float(value))
+    out: dict[str, dict[str, list[Any]]] = {}
+    for name, conditions in values.items():
+        out[name] = {}
+        for condition, by_tick in conditions.items():
+            rows: list[list[Any]] = []
+            for tick in sorted(by_tick):
+                xs = by_tick[tick]
+                n = len(xs)
+                mean = sum(xs) / n
+                if n > 1:
+                    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+                    half = t_critical_95(n - 1) * sd / math.sqrt(n)
+                    rows.append([tick, mean, mean - half, mean + half, n])
+                else:
+                    rows.append([tick, mean, None, None, n])
+            out[name][condition] = rows
+    return out
 
 
 def _clean(value: Any) -> Any:
@@ -42,6 +75,7 @@ def experiment_view(directory: Path, root: Path) -> dict[str, Any]:
         table = pd.read_csv(summary_path)
         summary = [{str(k): _clean(v) for k, v in row.items()} for row in table.to_dict("records")]
     runs: list[dict[str, Any]] = []
+    per_run: list[tuple[str, list[dict[str, Any]]]] = []
     for entry in index["runs"]:
         run_dir = (directory / str(entry.get("dir", ""))).resolve()
         rel = run_dir.relative_to(root).as_posix() if root in run_dir.parents else None
@@ -66,6 +100,9 @@ def experiment_view(directory: Path, root: Path) -> dict[str, Any]:
                         "SELECT name, value FROM metrics WHERE tick = -1 AND value IS NOT NULL"
                     )
                 }
+                if len(per_run) < MAX_SERIES_RUNS:
+                    found = series(conn, varying_only=False, limit=1000)
+                    per_run.append((record["condition"], found))
         runs.append(record)
     conditions = [
         {"id": str(c.get("id", "")), "overrides": c.get("overrides", {})}
@@ -78,5 +115,7 @@ def experiment_view(directory: Path, root: Path) -> dict[str, Any]:
         "conditions": conditions,
         "summary": summary,
         "runs": runs,
+        "series": _bands(per_run),
+        "series_runs": len(per_run),
         "spec": index.get("spec"),
     }

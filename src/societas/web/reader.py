@@ -140,7 +140,9 @@ def run_row(conn: sqlite3.Connection) -> dict[str, Any]:
 # -- per-tick series ------------------------------------------------------------------------
 
 
-def series(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def series(
+    conn: sqlite3.Connection, *, varying_only: bool = True, limit: int = MAX_SERIES
+) -> list[dict[str, Any]]:
     """Per-tick numeric series, each ``{name, source, points: [[tick, value], ...]}``.
 
     Sources: ``world_state`` and ``outcome`` events without an actor (the last of a tick per
@@ -190,9 +192,9 @@ def series(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     out = [s for s in out if s["points"]]
     # Constant series say nothing over time; keep them only when nothing else exists.
     varying = [s for s in out if len({v for _, v in s["points"]}) > 1]
-    chosen = varying or out
+    chosen = (varying or out) if varying_only else out
     chosen.sort(key=lambda s: (_SOURCE_ORDER.get(s["source"], 9), s["name"]))
-    return chosen[:MAX_SERIES]
+    return chosen[:limit]
 
 
 _SOURCE_ORDER = {"metrics": 0, "world_state": 1, "outcome": 2}

@@ -543,8 +543,29 @@ async function showExperiment(main, params) {
   fill(main, h("h2", {}, `Experiment ${e.name || id} (${e.scenario})`),
     h("div", { className: "panel" }, h("h3", {}, "Conditions"), cond),
     h("div", { className: "panel" }, h("h3", {}, "Conditions × metrics: mean [95% CI] (click a cell for its runs)"), h("div", { style: "overflow:auto" }, table), detail),
+    seriesBands(e),
     h("div", { className: "panel" }, h("h3", {}, "Intervals"), h("div", { className: "charts" }, plots)));
   document.body.setAttribute("data-ready", "experiment");
+}
+
+// Per-tick series of the runs, mean and 95% CI band per condition (one series at a time).
+function seriesBands(e) {
+  const names = Object.keys(e.series || {}).sort();
+  if (!names.length) return null;
+  const preferred = names.find((n) => /stock|gini|cascade|aware|exposed|mean/.test(n)) || names[0];
+  const select = h("select", { id: "exp-series" }, names.map((n) => h("option", { value: n, selected: n === preferred }, n)));
+  const chart = h("div", { id: "exp-series-chart" });
+  function draw() {
+    const per = e.series[select.value] || {};
+    const conds = Object.keys(per);
+    const lines = conds.map((c) => ({ name: c, points: per[c].map((r) => [r[0], r[1]]), band: per[c].map((r) => [r[0], r[2], r[3]]) }));
+    fill(chart, lineChart(lines, { width: 640, height: 220 }),
+      h("div", { className: "legend" }, conds.map((c, i) => h("span", {}, h("i", { style: `background:${PALETTE[i % PALETTE.length]}` }), c))));
+  }
+  select.addEventListener("change", draw);
+  draw();
+  return h("div", { className: "panel" }, h("h3", {}, `Series over ticks: mean and 95% CI band per condition (${e.series_runs} runs)`),
+    h("div", { className: "filters" }, select), chart);
 }
 
 function showCell(e, condition, metric, box) {

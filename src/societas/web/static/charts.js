@@ -45,6 +45,7 @@ function lineChart(series, opts) {
   const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img" });
   const xs = [], ys = [];
   for (const s of series) for (const [x, y] of s.points) { xs.push(x); if (y !== null) ys.push(y); }
+  for (const s of series) for (const [, lo, hi] of s.band || []) { if (lo !== null) ys.push(lo); if (hi !== null) ys.push(hi); }
   if (o.refLines) for (const r of o.refLines) ys.push(r.y);
   if (!xs.length) { svg.appendChild(svgText(W / 2, H / 2, "no data", { "text-anchor": "middle" })); return svg; }
   let x0 = Math.min(...xs), x1 = Math.max(...xs);
@@ -67,6 +68,12 @@ function lineChart(series, opts) {
   }
   series.forEach((s, i) => {
     const color = s.color || PALETTE[i % PALETTE.length];
+    const band = (s.band || []).filter((b) => b[1] !== null && b[2] !== null);
+    if (band.length > 1) {
+      const upper = band.map(([x, , hi]) => `${sx(x)},${sy(hi)}`);
+      const lower = band.slice().reverse().map(([x, lo]) => `${sx(x)},${sy(lo)}`);
+      svg.appendChild(svgEl("polygon", { points: upper.concat(lower).join(" "), fill: color, class: "band" }));
+    }
     const pts = s.points.filter((p) => p[1] !== null);
     if (pts.length > 1) {
       let d = "";
