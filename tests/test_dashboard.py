@@ -129,6 +129,11 @@ def test_agent_view_has_persona_actions_with_reasons_and_calls(runs: Path) -> No
     assert all(a["data"]["reason"] for a in harvests)
     assert len(agent["calls"]) == 16
     assert {c["tick"] for c in early["calls"]} == {0}
+    memories = early["memories"]  # the snapshot after tick 0: month 1's observation, reflection
+    assert memories["tick"] == 0
+    assert {r["kind"] for r in memories["records"]} == {"observation", "reflection"}
+    assert memories["records"][0]["text"].startswith("My reflection after month 1")  # importance
+    assert agent["memories"]["count"] == 8  # the last snapshot: four months
     assert agent["events"]["message"]
     assert call["kind"] == "llm_call"
     assert call["payload"]["purpose"] == "harvest"

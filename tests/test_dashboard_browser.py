@@ -259,3 +259,4 @@ def test_world_views(
             assert page.locator(".place .chip").count() >= 1
             page.locator(".place .chip").first.click()
             page.wait_for_selector(".agentpanel [data-section='plan']")
+            assert page.locator(".agentpanel [data-section='memories'] tbody tr").count() >= 1

@@ -531,6 +531,61 @@ def _persona(config: Any, agent: str) -> list[dict[str, Any]]:
     return found[:10]
 
 
+_MEMORY_LIMIT = 300
+_DECAY = 0.995  # the memory stream's default recency decay per simulated hour (Park et al.)
+
+
+def _minmax(values: list[float]) -> list[float]:
+    lo, hi = min(values), max(values)
+    return [0.0 if hi == lo else (v - lo) / (hi - lo) for v in values]
+
+
+def memories(conn: sqlite3.Connection, agent: str, tick: int) -> dict[str, Any] | None:
+    """The agent's memory records in the snapshot taken after ``tick``, scored for retrieval
+    without a query: recency (0.995 per simulated hour since last retrieved) plus importance,
+    each min-max normalised over the records (Park et al. 2023, section 4.1; relevance needs a
+    question). ``None`` when the snapshot or the agent's mind is not there."""
+    if any(c in agent for c in '"\\'):
+        return None
+    row = conn.execute(
+        "SELECT json_extract(state, ?) FROM snapshots WHERE tick = ?",
+        (f'$.minds."{agent}"', tick),
+    ).fetchone()
+    mind = _loads(row[0]) if row is not None and row[0] is not None else None
+    if not isinstance(mind, dict):
+        return None
+    stream = mind.get("stream")
+    records = mind.get("memory")
+    if records is None and isinstance(stream, dict):
+        records = stream.get("records")
+    if not isinstance(records, list):
+        return None
+    records = [r for r in records if isinstance(r, dict)]
+    sim_time = _num(mind.get("sim_time"))
+    importance = [_num(r.get("importance")) or 0.0 for r in records]
+    recency: list[float] | None = None
+    if sim_time is not None and all(_num(r.get("last_accessed")) is not None for r in records):
+        recency = [
+            _DECAY ** (max(0.0, sim_time - float(r["last_accessed"])) / 3600.0) for r in records
+        ]
+    scores = _minmax(importance) if records else []
+    if recency is not None and records:
+        scores = [a + b for a, b in zip(_minmax(recency), scores, strict=True)]
+    out = []
+    for i, record in enumerate(records):
+        entry = {k: record.get(k) for k in ("id", "tick", "kind", "text", "importance")}
+        entry["recency"] = recency[i] if recency is not None else None
+        entry["score"] = scores[i]
+        out.append(entry)
+    out.sort(key=lambda r: -float(r["score"]))
+    return {
+        "tick": tick,
+        "count": len(out),
+        "records": out[:_MEMORY_LIMIT],
+        "scored_by": "recency + importance" if recency is not None else "importance",
+    }
+
+
 def agent_view(conn: sqlite3.Connection, agent: str, tick: int | None = None) -> dict[str, Any]:
     """An agent's persona, its events by kind (up to ``tick`` when given) and its model calls
     with their prompts and answers when stored."""
@@ -577,9 +632,14 @@ def agent_view(conn: sqlite3.Connection, agent: str, tick: int | None = None) ->
     for call in calls:
         call["faults"] = _loads(call["faults"]) or []
         call["texts"] = texts.get(int(call["seq"]))
+    at = tick
+    if at is None:
+        last = conn.execute("SELECT MAX(tick) FROM snapshots").fetchone()[0]
+        at = None if last is None else int(last)
     return {
         "agent": agent,
         "persona": persona,
+        "memories": memories(conn, agent, at) if at is not None else None,
         "events": dict(by_kind),
         "calls": calls,
         "prompts_stored": bool(texts),

@@ -470,8 +470,17 @@ async function renderAgent() {
     h("div", { className: "row" }, h("h2", {}, `Agent ${agent}`), h("span", { className: "muted" }, `as of tick ${state.tick}`), h("button", { onclick: () => { state.agent = null; const p = route().params; p.delete("agent"); history.replaceState(null, "", `#/run?${p.toString()}`); renderAgent(); } }, "close")),
     interviewBox(agent),
     h("div", { className: "grid2" },
-      h("div", {}, h("h3", {}, "Persona"), persona, sections.length ? sections : h("p", { className: "muted" }, "No events of this agent up to this tick.")),
+      h("div", {}, h("h3", {}, "Persona"), persona, memoryBlock(a.memories), sections.length ? sections : h("p", { className: "muted" }, "No events of this agent up to this tick.")),
       h("div", {}, h("h3", {}, `Model calls (${a.calls.length}${a.calls.length >= a.limit ? "+" : ""})${a.prompts_stored ? "" : ": prompts not stored in this run"}`), h("div", { className: "clip", style: "max-height:50em" }, calls)))));
+}
+
+function memoryBlock(m) {
+  if (!m) return null;
+  return h("div", { className: "kindsec", "data-section": "memories" },
+    h("h3", {}, `Memories after tick ${m.tick} (${m.count}), by retrieval score without a question: ${m.scored_by}`),
+    h("div", { className: "clip" }, h("table", {}, h("thead", {}, h("tr", {}, ["score", "importance", "recency", "tick", "kind", "text"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, m.records.map((r) => h("tr", {}, h("td", { className: "num" }, fmt(r.score)), h("td", { className: "num" }, fmt(r.importance)),
+        h("td", { className: "num" }, r.recency === null ? "–" : fmt(r.recency)), h("td", { className: "num" }, r.tick), h("td", {}, r.kind || ""), h("td", { className: "text" }, r.text)))))));
 }
 
 // Ask the agent a question as of the selected tick; the run is not changed.
