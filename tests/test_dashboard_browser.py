@@ -78,7 +78,7 @@ def open_hash(page: Any, url: str, fragment: str) -> None:
 
 
 def test_open_a_finished_run_scrub_and_see_an_agents_action(page: Any, tmp_path: Path) -> None:
-    make_run(tmp_path / "runs" / "commons", "commons", "months=4")
+    make_run(tmp_path / "runs" / "commons", "commons", "months=4", "protocol=societas")
     make_run(tmp_path / "runs" / "wealth", "wealth", "agents=100", "steps=3")
     with dashboard(tmp_path / "runs") as url:
         open_hash(page, url, "")
@@ -132,6 +132,7 @@ def test_hostile_agent_text_is_shown_as_text(page: Any, tmp_path: Path) -> None:
             tmp_path / "runs" / "hostile",
             "commons",
             "months=2",
+            "protocol=societas",
             f"run.base_url={base_url}",
             model="openai:fake-model",
         )
@@ -165,6 +166,7 @@ def test_a_live_run_gains_ticks_without_reload(page: Any, tmp_path: Path) -> Non
                     out,
                     "commons",
                     "months=8",
+                    "protocol=societas",
                     f"run.base_url={base_url}",
                     model="openai:fake-model",
                 )
