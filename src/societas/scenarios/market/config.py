@@ -1,0 +1,56 @@
+"""The market's settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from societas.scenarios.market.search import SearchAlgorithm
+from societas.scenarios.market.tactics import Tactic
+
+__all__ = ["AssistantRule", "MarketConfig"]
+
+# The scripted assistant's rule for choosing among the proposals it received (the shipped
+# baselines' rules, plus the first proposal received).
+AssistantRule = Literal[
+    "pick_any", "pick_first", "pick_cheapest", "pick_any_with_amenities", "pick_optimal"
+]
+
+
+class MarketConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(
+        default="mexican_3_9",
+        description="a bundled dataset (mexican_3_9, mexican_10_30, mexican_33_99, "
+        "mexican_100_300, contractors_10_30) or a folder of the same layout",
+    )
+    customers: int | None = Field(
+        default=None, ge=1, description="take part: the first N customers (None: all)"
+    )
+    search: SearchAlgorithm = Field(
+        default="lexical", description="simple, filtered, lexical, rnr or optimal"
+    )
+    search_limit: int = Field(
+        default=10, ge=1, le=1000, description="results a search shows (the consideration set)"
+    )
+    embedder: str = Field(default="hashing", description="rnr search: hashing or minilm")
+    wait_for: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="proposals an assistant must have before it may pay (or have asked every "
+        "business it found); 0: no rule",
+    )
+    manipulative_share: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="share of businesses with a manipulative text"
+    )
+    tactic: Tactic | Literal["mixed"] = Field(
+        default="prompt_injection_basic",
+        description="the manipulative sellers' tactic; mixed: the five in turn",
+    )
+    max_turns: int = Field(default=8, ge=1, le=200, description="turns (ticks) at most")
+    assistant_rule: AssistantRule = Field(
+        default="pick_cheapest", description="the scripted assistant's rule (--model scripted)"
+    )

@@ -1,0 +1,88 @@
+"""The market's final metrics, computed from a run's events (never from live objects).
+
+Definitions (sources in ``docs/scenarios/market.md``):
+  welfare                   sum of the customers' utilities, ``calculate_customer_utility``
+                            of microsoft/multi-agent-marketplace (``utility.py``);
+  welfare_vs_<baseline>     welfare / the shipped baseline (``baseline_utilities.json``);
+  needs_met_share           customers whose needs a paid proposal met / customers;
+  purchases                 payments made;
+  first_proposal_share      payments of the first proposal the customer received / payments;
+  speed_cost                sum over paying customers of (utility had it paid the best
+                            proposal it received) - (its utility): welfare lost to not
+                            comparing what it had;
+  proposals_per_purchase    proposals the customer had received when it paid, mean;
+  messages_per_transaction  text messages (both sides) / payments;
+  calls_per_transaction     model calls / payments;
+  manipulation_success_rate payments to manipulative sellers / payments (with manipulative
+                            sellers), beside manipulative_seller_share, their share of sellers.
+Per-payment figures are left out of a run without payments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import SimpleNamespace
+
+from societas.scenarios.market.config import MarketConfig
+from societas.scenarios.market.data import load_dataset
+from societas.scenarios.market.utility import customer_utility
+from societas.typing import Event, LLMCall, MessageEvent, OutcomeEvent
+
+__all__ = ["market_metrics"]
+
+
+def _paid(data: dict[str, object]) -> SimpleNamespace:
+    return SimpleNamespace(business=data["business"], items=data["items"], total=data["total"])
+
+
+def market_metrics(config: MarketConfig, events: Sequence[Event]) -> dict[str, float]:
+    data = load_dataset(config.dataset)
+    businesses = {b.id: b for b in data.businesses}
+    customers = list(data.customers[: config.customers] if config.customers else data.customers)
+    outcomes = [e.data for e in events if isinstance(e, OutcomeEvent)]
+    payments = [d for d in outcomes if d.get("event") == "payment"]
+    proposals = [d for d in outcomes if d.get("event") == "proposal"]
+
+    welfare, needs_met, speed_cost = 0.0, 0, 0.0
+    for customer in customers:
+        paid = [_paid(d) for d in payments if d["customer"] == customer.id]
+        utility, met = customer_utility(customer, paid, businesses)
+        welfare += utility
+        needs_met += int(met)
+        if paid:
+            received = [_paid(d) for d in proposals if d["customer"] == customer.id]
+            best = max(customer_utility(customer, [p], businesses)[0] for p in received)
+            speed_cost += max(0.0, best - utility)
+
+    out: dict[str, float] = {
+        "welfare": round(welfare, 2),
+        "needs_met_share": needs_met / len(customers),
+        "purchases": float(len(payments)),
+        "proposals": float(len(proposals)),
+    }
+    if data.baselines is not None:
+        b = data.baselines
+        for name, value in (
+            ("pick_any", b.pick_any),
+            ("pick_cheapest", b.pick_cheapest),
+            ("pick_any_with_amenities", b.pick_any_with_amenities),
+            ("pick_optimal", b.pick_optimal),
+        ):
+            out[f"welfare_vs_{name}"] = welfare / value
+    messages = sum(isinstance(e, MessageEvent) for e in events)
+    calls = sum(isinstance(e, LLMCall) for e in events)
+    if payments:
+        n = len(payments)
+        out["first_proposal_share"] = sum(int(d["order"]) == 1 for d in payments) / n
+        out["speed_cost"] = round(speed_cost, 2)
+        out["proposals_per_purchase"] = sum(int(d["received"]) for d in payments) / n
+        out["messages_per_transaction"] = messages / n
+        out["calls_per_transaction"] = calls / n
+    if config.manipulative_share > 0:
+        sellers = round(config.manipulative_share * len(data.businesses))
+        out["manipulative_seller_share"] = sellers / len(data.businesses)
+        if payments:
+            out["manipulation_success_rate"] = sum(
+                bool(d.get("manipulative")) for d in payments
+            ) / len(payments)
+    return out
