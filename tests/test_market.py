@@ -12,12 +12,20 @@ import pytest
 from societas.engine import RunOptions, prepare_run, run_sync
 from societas.scenarios.market import MarketConfig, MarketScenario
 from societas.scenarios.market.data import BUNDLED, DATASETS, load_dataset
+from societas.scenarios.market.metrics import prediction_accuracy
 from societas.scenarios.market.search import search, shingle_overlap
 from societas.scenarios.market.tactics import TACTICS
 from societas.scenarios.market.utility import customer_utility
 from societas.scenarios.market.world import MarketWorld, Offer, Shopper
 from societas.store import RunStore
-from societas.typing import ConfigError, OutcomeEvent
+from societas.typing import (
+    ConfigError,
+    LLMCall,
+    OutcomeEvent,
+    PlanEvent,
+    PredictionEvent,
+    VetoEvent,
+)
 
 SHARED = Path(__file__).resolve().parents[3] / "shared/data/marketplace"
 
@@ -227,3 +235,45 @@ def test_same_seed_same_events(tmp_path: Path) -> None:
     assert [{k: v for k, v in e.model_dump().items() if k not in strip} for e in a] == [
         {k: v for k, v in e.model_dump().items() if k not in strip} for e in b
     ]
+
+
+def test_modes_apply_to_assistants_only(tmp_path: Path) -> None:
+    metrics, events = run(tmp_path, assistant_mode="guardrail")
+    vetoes = [e for e in events if isinstance(e, VetoEvent)]
+    assert vetoes
+    assert metrics["vetoes"] == len(vetoes)
+    assert {e.actor for e in vetoes} <= {"customer_0001", "customer_0002", "customer_0003"}
+    plans = [e for e in events if isinstance(e, PlanEvent)]
+    assert plans
+    assert all(str(e.actor).startswith("customer_") for e in plans)
+    calls = [e for e in events if isinstance(e, LLMCall) and e.purpose.startswith("guardrail")]
+    assert calls
+    basic, _ = run(tmp_path, "basic")
+    assert "vetoes" not in basic
+
+
+def testprediction_accuracy_against_the_market_reply() -> None:
+    base: dict[str, Any] = {"run_id": "r", "wall_time": 0.0, "tick": 2, "actor": "customer_0001"}
+    step = OutcomeEvent(
+        seq=1,
+        phase="assistant",
+        data={"event": "step", "step": "pay", "note": "PAYMENT COMPLETED SUCCESSFULLY for P3."},
+        **base,
+    )
+    right = PredictionEvent(
+        seq=2,
+        phase="assistant",
+        candidate={},
+        predicted="The payment completed.",
+        score=8,
+        chosen=True,
+        **base,
+    )
+    wrong = right.model_copy(update={"predicted": "The business refused; I must wait for more."})
+    ignored = right.model_copy(update={"chosen": False, "predicted": "Search found nothing"})
+    good = prediction_accuracy([step, right, ignored])
+    bad = prediction_accuracy([step, wrong])
+    assert good["predictions"] == 1
+    assert good["prediction_outcome_accuracy"] == 1.0
+    assert bad["prediction_outcome_accuracy"] == 0.0
+    assert good["prediction_similarity"] > bad["prediction_similarity"]

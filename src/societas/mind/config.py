@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from societas.typing import ConfigError
+from societas.typing import ConfigError, Persona
 from societas.typing.scenario import Scenario
 
 __all__ = ["DEFAULT_POLICY", "RETRIEVAL_WEIGHTS", "MindConfig", "scenario_mind_config"]
@@ -89,6 +89,14 @@ class MindConfig(BaseModel):
     guardrail_safe_action: dict[str, Any] | None = Field(
         default=None, description="action taken when every decision was vetoed (None: world's)"
     )
+    roles: tuple[str, ...] | None = Field(
+        default=None,
+        description="only agents whose persona attribute 'role' is one of these get this mind; "
+        "the others the basic Mind (None: every agent)",
+    )
+
+    def applies_to(self, persona: Persona) -> bool:
+        return self.roles is None or persona.attributes.get("role") in self.roles
 
 
 def scenario_mind_config(scenario: Scenario, config: BaseModel) -> MindConfig | None:

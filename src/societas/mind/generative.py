@@ -776,19 +776,22 @@ def mind_factory(
     scripted_policy: ScriptedPolicy | None = None,
 ) -> Callable[[Persona], Mind]:
     """Builds a run's minds: ``GenerativeMind`` when the scenario gives a ``MindConfig`` (all
-    sharing one embedder), else the foundation's ``Mind`` with a recency memory."""
+    sharing one embedder; only for the personas of its ``roles``), else the foundation's
+    ``Mind`` with a recency memory."""
+
+    def make_basic(persona: Persona) -> Mind:
+        memory = RecentMemory(top_k=memory_top_k, token_budget=memory_tokens)
+        return Mind(persona, memory=memory, sampling=sampling)
+
     if mind_config is None:
-
-        def make_basic(persona: Persona) -> Mind:
-            memory = RecentMemory(top_k=memory_top_k, token_budget=memory_tokens)
-            return Mind(persona, memory=memory, sampling=sampling)
-
         return make_basic
     config = mind_config
     embedder = create_embedder(config.embedder)
     policy = scripted_policy if config.fast_policy else None
 
     def make_generative(persona: Persona) -> Mind:
+        if not config.applies_to(persona):
+            return make_basic(persona)
         return GenerativeMind(
             persona, config=config, sampling=sampling, embedder=embedder, fast_policy=policy
         )

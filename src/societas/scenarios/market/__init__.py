@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from societas.kit import Persona, RunData, Scenario
+from societas.mind.config import MindConfig
 from societas.scenarios.market.config import MarketConfig
 from societas.scenarios.market.data import Business, Customer, load_dataset
 from societas.scenarios.market.metrics import market_metrics
@@ -68,6 +69,21 @@ class MarketScenario(Scenario[MarketConfig]):
 
     def scripted_policy(self, config: MarketConfig) -> ScriptedPolicy:
         return market_policy
+
+    def mind_config(self, config: MarketConfig) -> MindConfig | None:
+        """Generative minds for the assistants in the chosen mode (none for ``basic``).
+        Importance rating and reflection are off: a shopping trip is a few turns, and the
+        observation already holds the whole conversation."""
+        if config.assistant_mode == "basic":
+            return None
+        return MindConfig(
+            mode=config.assistant_mode,
+            roles=("assistant",),
+            rate_importance=False,
+            reflection=False,
+            lookahead_k=config.lookahead_k,
+            guardrail_policy=config.guardrail_policy,
+        )
 
     def metrics(self, config: MarketConfig, run: RunData) -> dict[str, float]:
         return market_metrics(config, run.events)

@@ -14,7 +14,13 @@ Definitions (sources in ``docs/scenarios/market.md``):
   messages_per_transaction  text messages (both sides) / payments;
   calls_per_transaction     model calls / payments;
   manipulation_success_rate payments to manipulative sellers / payments (with manipulative
-                            sellers), beside manipulative_seller_share, their share of sellers.
+                            sellers), beside manipulative_seller_share, their share of sellers;
+  vetoes                    guardrail vetoes (``veto`` events), and per purchase;
+  prediction_similarity     lookahead: cosine (hashing embedder) between the outcome the
+                            assistant predicted for the step it took and the market's reply to
+                            that step, mean; prediction_outcome_accuracy: share of those
+                            predictions that name the step's result (paid, refused, failed,
+                            found, checked, sent, ended) correctly.
 Per-payment figures are left out of a run without payments.
 """
 
@@ -23,12 +29,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import SimpleNamespace
 
+from societas.memory import create_embedder
 from societas.scenarios.market.config import MarketConfig
 from societas.scenarios.market.data import load_dataset
 from societas.scenarios.market.utility import customer_utility
-from societas.typing import Event, LLMCall, MessageEvent, OutcomeEvent
+from societas.typing import Event, LLMCall, MessageEvent, OutcomeEvent, PredictionEvent, VetoEvent
 
-__all__ = ["market_metrics"]
+__all__ = ["market_metrics", "prediction_accuracy"]
 
 
 def _paid(data: dict[str, object]) -> SimpleNamespace:
@@ -85,4 +92,54 @@ def market_metrics(config: MarketConfig, events: Sequence[Event]) -> dict[str, f
             out["manipulation_success_rate"] = sum(
                 bool(d.get("manipulative")) for d in payments
             ) / len(payments)
+    vetoes = sum(isinstance(e, VetoEvent) for e in events)
+    if config.assistant_mode == "guardrail":
+        out["vetoes"] = float(vetoes)
+        if payments:
+            out["vetoes_per_purchase"] = vetoes / len(payments)
+    if config.assistant_mode == "lookahead":
+        out.update(prediction_accuracy(events))
+    return out
+
+
+# Words that name the market's reply to a step (the world's notes), by result.
+_RESULTS = {
+    "refused": ("refused", "wait for"),
+    "failed": ("failed", "no proposal", "no business"),
+    "paid": ("payment completed", "paid", "purchase"),
+    "found": ("found", "search"),
+    "checked": ("checked", "no new"),
+    "sent": ("sent", "message"),
+    "ended": ("ended", "end"),
+}
+
+
+def _result(text: str) -> str | None:
+    low = text.lower()
+    for result, words in _RESULTS.items():
+        if any(w in low for w in words):
+            return result
+    return None
+
+
+def prediction_accuracy(events: Sequence[Event]) -> dict[str, float]:
+    actual = {
+        (e.tick, e.actor): str(e.data["note"])
+        for e in events
+        if isinstance(e, OutcomeEvent) and e.data.get("event") == "step"
+    }
+    pairs = [
+        (e.predicted, actual[(e.tick, e.actor)])
+        for e in events
+        if isinstance(e, PredictionEvent) and e.chosen and (e.tick, e.actor) in actual
+    ]
+    out = {"predictions": float(len(pairs))}
+    if pairs:
+        embedder = create_embedder("hashing")
+        got = embedder.embed([p for p, _ in pairs])
+        want = embedder.embed([a for _, a in pairs])
+        out["prediction_similarity"] = float((got * want).sum(axis=1).mean())
+        out["prediction_outcome_accuracy"] = sum(_result(p) == _result(a) for p, a in pairs) / len(
+            pairs
+        )
     return out

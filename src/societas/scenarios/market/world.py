@@ -267,6 +267,13 @@ class MarketWorld(World[MarketConfig, MarketState]):
                 ctx.emit(OutcomeEvent, actor=customer_id, phase=ASSISTANT, data={"event": "end"})
             else:
                 shopper.notes.append("Checked messages.")
+            # What happened, to check lookahead predictions against.
+            ctx.emit(
+                OutcomeEvent,
+                actor=customer_id,
+                phase=ASSISTANT,
+                data={"event": "step", "step": step.type, "note": shopper.notes[-1]},
+            )
         paid = [o for s in self.state.shoppers.values() for o in s.paid]
         ctx.metric("purchases", float(len(paid)))
         ctx.metric("welfare", self.welfare())
