@@ -42,7 +42,7 @@ class _Step(BaseModel):
 class Search(_Step):
     """Search the market's businesses."""
 
-    type: Literal["search"] = "search"
+    type: Literal["search"]
     query: str = Field(max_length=500, description="what to search for")
     page: int = Field(default=1, ge=1, le=100, description="result page")
 
@@ -50,7 +50,7 @@ class Search(_Step):
 class SendText(_Step):
     """Send a text message to one or more businesses (by id)."""
 
-    type: Literal["message"] = "message"
+    type: Literal["message"]
     to: list[str] = Field(min_length=1, max_length=100, description="business ids")
     text: str = Field(min_length=1, max_length=1000)
 
@@ -58,20 +58,20 @@ class SendText(_Step):
 class Pay(_Step):
     """Accept a proposal by paying it."""
 
-    type: Literal["pay"] = "pay"
+    type: Literal["pay"]
     proposal_id: str = Field(min_length=1, description="id of the proposal to pay")
 
 
 class Wait(_Step):
     """Check messages: wait for the businesses' replies."""
 
-    type: Literal["wait"] = "wait"
+    type: Literal["wait"]
 
 
 class End(_Step):
     """End the transaction."""
 
-    type: Literal["end"] = "end"
+    type: Literal["end"]
 
 
 class AssistantTurn(Action):
@@ -91,14 +91,14 @@ class ProposalItem(BaseModel):
 class TextReply(_Step):
     """Answer with a text message."""
 
-    type: Literal["text"] = "text"
+    type: Literal["text"]
     text: str = Field(min_length=1, max_length=1000)
 
 
 class Propose(_Step):
     """Send an order proposal: items with quantities and unit prices."""
 
-    type: Literal["proposal"] = "proposal"
+    type: Literal["proposal"]
     items: list[ProposalItem] = Field(min_length=1, max_length=20)
     note: str = Field(default="", max_length=500, description="special instructions, notes")
 

@@ -166,7 +166,7 @@ class MarketWorld(World[MarketConfig, MarketState]):
             instruction=ASSISTANT_INSTRUCTION,
             observe=self.observe_assistant,
             resolve=self.resolve_assistant,
-            fallback=AssistantTurn(step=Wait()),
+            fallback=AssistantTurn(step=Wait(type="wait")),
         )
         services = [
             Phase(
@@ -176,7 +176,9 @@ class MarketWorld(World[MarketConfig, MarketState]):
                 observe=self.observe_service,
                 resolve=self.resolve_service,
                 fallback=ServiceTurn(
-                    reply=TextReply(text="Sorry, we cannot answer your message right now.")
+                    reply=TextReply(
+                        type="text", text="Sorry, we cannot answer your message right now."
+                    )
                 ),
             )
             for r in range(len(self.state.shoppers))
