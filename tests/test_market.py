@@ -277,3 +277,22 @@ def testprediction_accuracy_against_the_market_reply() -> None:
     assert good["prediction_outcome_accuracy"] == 1.0
     assert bad["prediction_outcome_accuracy"] == 0.0
     assert good["prediction_similarity"] > bad["prediction_similarity"]
+
+
+def test_proposals_arrive_in_contact_order(tmp_path: Path) -> None:
+    """A turn's proposals reach an assistant in the order it contacted their senders (the
+    search ranking for the scripted assistant): order 1 is the highest-ranked proposer."""
+    _, events = run(tmp_path, dataset="mexican_10_30", assistant_rule="pick_first")
+    outcomes = [e for e in events if isinstance(e, OutcomeEvent)]
+    searches = [e for e in outcomes if e.data["event"] == "search"]
+    assert len(searches) == 10
+    for search_event in searches:
+        ranking = search_event.data["results"]
+        offers = [
+            e.data
+            for e in outcomes
+            if e.data["event"] == "proposal" and e.data["customer"] == search_event.actor
+        ]
+        assert offers
+        by_rank = sorted(offers, key=lambda d: ranking.index(d["business"]))
+        assert [d["order"] for d in by_rank] == list(range(1, len(offers) + 1))

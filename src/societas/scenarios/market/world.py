@@ -22,6 +22,7 @@ and the conversation (``agents/business/prompts.py`` lines 43-137).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -103,6 +104,8 @@ class MarketState(State):
     # "business|customer" -> the conversation's lines
     talk: dict[str, list[str]] = Field(default_factory=dict)
     manipulative: dict[str, Tactic] = Field(default_factory=dict)
+    # proposals made this turn, not yet delivered
+    arrived: list[str] = Field(default_factory=list)
 
 
 def _money(x: float) -> str:
@@ -160,6 +163,7 @@ class MarketWorld(World[MarketConfig, MarketState]):
         return all(s.done for s in self.state.shoppers.values())
 
     def phases(self, tick: int) -> list[Phase]:
+        rounds = len(self.state.shoppers)
         assistant = Phase(
             name=ASSISTANT,
             action_model=AssistantTurn,
@@ -174,14 +178,14 @@ class MarketWorld(World[MarketConfig, MarketState]):
                 action_model=ServiceTurn,
                 instruction=SERVICE_INSTRUCTION,
                 observe=self.observe_service,
-                resolve=self.resolve_service,
+                resolve=partial(self.resolve_service, deliver=r == rounds - 1),
                 fallback=ServiceTurn(
                     reply=TextReply(
                         type="text", text="Sorry, we cannot answer your message right now."
                     )
                 ),
             )
-            for r in range(len(self.state.shoppers))
+            for r in range(rounds)
         ]
         return [assistant, *services]
 
@@ -412,13 +416,16 @@ class MarketWorld(World[MarketConfig, MarketState]):
         }
         return Observation(agent_id=agent_id, tick=tick, phase=SERVICE, text=text, fields=fields)
 
-    def resolve_service(self, actions: Mapping[str, Any], ctx: PhaseContext) -> None:
+    def resolve_service(
+        self, actions: Mapping[str, Any], ctx: PhaseContext, *, deliver: bool = False
+    ) -> None:
+        """Answers; after the turn's last round, the proposals of the turn reach each assistant
+        in the order it contacted their senders (``deliver``)."""
         for business_id, action in actions.items():
             cid = self.state.inbox[business_id].pop(0)
             talk = self.state.talk[f"{business_id}|{cid}"]
             reply = action.reply
             if isinstance(reply, Propose):
-                shopper = self.state.shoppers[cid]
                 offer_id = f"P{len(self.state.offers) + 1}"
                 items: dict[str, float] = {}
                 quantities: dict[str, int] = {}
@@ -436,19 +443,31 @@ class MarketWorld(World[MarketConfig, MarketState]):
                     total=round(sum(items.values()), 2),
                     note=reply.note,
                     tick=ctx.tick,
-                    order=len(shopper.offers) + 1,
+                    order=0,
                 )
                 self.state.offers[offer_id] = offer
-                shopper.offers.append(offer_id)
+                self.state.arrived.append(offer_id)
                 talk.append(f"  them: {self._offer_text(offer)}")
-                ctx.emit(
-                    OutcomeEvent,
-                    actor=business_id,
-                    phase=SERVICE,
-                    data={"event": "proposal", **offer.model_dump(mode="json")},
-                )
             elif isinstance(reply, TextReply):
                 talk.append(f"  them: {reply.text}")
                 ctx.emit(
                     MessageEvent, actor=business_id, phase=SERVICE, text=reply.text, audience=[cid]
+                )
+        if deliver:
+            self._deliver(ctx)
+
+    def _deliver(self, ctx: PhaseContext) -> None:
+        arrived = [self.state.offers[o] for o in self.state.arrived]
+        self.state.arrived = []
+        for cid, shopper in self.state.shoppers.items():
+            rank = {b: i for i, b in enumerate(shopper.contacted)}
+            mine = sorted((o for o in arrived if o.customer == cid), key=lambda o: rank[o.business])
+            for offer in mine:
+                offer.order = len(shopper.offers) + 1
+                shopper.offers.append(offer.id)
+                ctx.emit(
+                    OutcomeEvent,
+                    actor=offer.business,
+                    phase=SERVICE,
+                    data={"event": "proposal", **offer.model_dump(mode="json")},
                 )
