@@ -296,3 +296,25 @@ def test_proposals_arrive_in_contact_order(tmp_path: Path) -> None:
         assert offers
         by_rank = sorted(offers, key=lambda d: ranking.index(d["business"]))
         assert [d["order"] for d in by_rank] == list(range(1, len(offers) + 1))
+
+
+def test_random_arrival_shuffles_the_turns_proposals(tmp_path: Path) -> None:
+    ranked, _ = run(tmp_path, "ranked", dataset="mexican_10_30", assistant_rule="pick_first")
+    shuffled, events = run(
+        tmp_path,
+        "shuffled",
+        dataset="mexican_10_30",
+        assistant_rule="pick_first",
+        arrival="random",
+    )
+    orders = [
+        e.data["order"]
+        for e in events
+        if isinstance(e, OutcomeEvent) and e.data["event"] == "proposal"
+    ]
+    assert sorted(orders) != orders  # not in contact order any more
+    assert shuffled["welfare"] != ranked["welfare"]
+    best, _ = run(
+        tmp_path, "best", dataset="mexican_10_30", assistant_rule="pick_optimal", arrival="random"
+    )
+    assert best["welfare"] == pytest.approx(185.61, abs=0.005)  # order does not matter to it

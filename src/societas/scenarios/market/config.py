@@ -60,6 +60,11 @@ class MarketConfig(BaseModel):
         default="prompt_injection_basic",
         description="the manipulative sellers' tactic; mixed: the five in turn",
     )
+    arrival: Literal["contact", "random"] = Field(
+        default="contact",
+        description="order in which a turn's proposals reach an assistant: the order it "
+        "contacted the sellers, or random (speed unrelated to rank)",
+    )
     max_turns: int = Field(default=8, ge=1, le=200, description="turns (ticks) at most")
     assistant_rule: AssistantRule = Field(
         default="pick_cheapest", description="the scripted assistant's rule (--model scripted)"

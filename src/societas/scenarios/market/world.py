@@ -9,8 +9,9 @@ Each turn (tick):
 
 Replies of one turn reach an assistant in the order it contacted the businesses (its
 ``to`` list, usually the search ranking), so "the first proposal received" is the proposal of
-the first business that answered with one. The run ends when every assistant has ended or
-after ``max_turns`` turns.
+the first business that answered with one; with ``arrival: random`` in a random order (the
+original's agents run concurrently and the fastest reply comes first). The run ends when
+every assistant has ended or after ``max_turns`` turns.
 
 An assistant sees its customer's request text only (not the willingness to pay or the list of
 wanted items and amenities), search results with name, description and rating, and its
@@ -462,6 +463,8 @@ class MarketWorld(World[MarketConfig, MarketState]):
         for cid, shopper in self.state.shoppers.items():
             rank = {b: i for i, b in enumerate(shopper.contacted)}
             mine = sorted((o for o in arrived if o.customer == cid), key=lambda o: rank[o.business])
+            if self.config.arrival == "random" and len(mine) > 1:
+                mine = [mine[int(i)] for i in ctx.rng.permutation(len(mine))]
             for offer in mine:
                 offer.order = len(shopper.offers) + 1
                 shopper.offers.append(offer.id)
