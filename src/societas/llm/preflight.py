@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,7 +159,11 @@ async def preflight(model: OpenAIModel, requested: str) -> PreflightResult:
 
 
 def preflight_sync(model: OpenAIModel, requested: str) -> PreflightResult:
-    """``preflight`` in its own event loop (before the run's loop starts); closes the session."""
+    """``preflight`` in its own event loop (before the run's loop starts); closes the session.
+
+    Called from a running event loop (an async caller of ``prepare_run``), it runs on a worker
+    thread; a server served by that same loop cannot answer then: call ``prepare_run`` through
+    ``asyncio.to_thread``."""
 
     async def main() -> PreflightResult:
         try:
@@ -166,4 +171,9 @@ def preflight_sync(model: OpenAIModel, requested: str) -> PreflightResult:
         finally:
             await model.aclose()
 
-    return asyncio.run(main())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, main()).result()
