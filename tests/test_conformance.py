@@ -25,7 +25,7 @@ SMALL: dict[str, list[str]] = {
 }
 # Measured with `pytest tests/test_conformance.py --durations=0` on a busy machine: the
 # slowest (25-55 s each); the others take 10-30 s, mostly the start-up of ~10 processes.
-SLOW = {"social", "teams", "town"}
+SLOW = {"social", "teams", "town", "market", "epidemic"}
 
 
 @pytest.mark.parametrize(("name", "overrides"), conformance_cases(SMALL, slow=SLOW))
