@@ -358,3 +358,15 @@ def test_gateway_keeps_only_the_start_of_a_huge_bad_answer() -> None:
     decision = asyncio.run(gw.decide(req(), Pick))
     assert decision.raw_output is not None
     assert len(decision.raw_output) == 2000
+
+
+def test_raw_control_characters_inside_strings_are_read() -> None:
+    from societas.llm.gateway import parse_action
+    from societas.typing import Action
+
+    class Say(Action):
+        message: str
+
+    assert parse_action(Say, '{"message": "two\nlines"}').message == "two\nlines"  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="answer"):
+        parse_action(Say, '{"message": ')

@@ -121,9 +121,17 @@ def _extract_json(text: str) -> str:
 
 def parse_action(action_model: type[Action], text: str) -> Action:
     """Parse and validate; raises ``ValueError`` with a message fit for a repair prompt."""
+    raw = _extract_json(text)
     try:
-        return action_model.model_validate_json(_extract_json(text))
+        return action_model.model_validate_json(raw)
     except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            # Grammars of servers (llama-cpp-python's among them) let raw control characters
+            # such as a newline into JSON strings; read them as the characters they are.
+            try:
+                return action_model.model_validate(json.loads(raw, strict=False))
+            except (ValueError, RecursionError):
+                pass
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}"
             for e in exc.errors(include_url=False)
