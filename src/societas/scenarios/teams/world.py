@@ -212,7 +212,7 @@ class TeamsWorld(World[TeamsConfig, TeamsState]):
         elif c.topology == "selforg":
             team = self._weighted(self.state.first, votes, ctx)
         else:
-            team = self._majority(answers, ctx)
+            team = self._weighted(answers, Counter(), ctx)  # every member weighs 1: a majority
         correct = team == expected
         credit = {}
         if c.topology == "selforg":
@@ -246,15 +246,6 @@ class TeamsWorld(World[TeamsConfig, TeamsState]):
         verdict = "right" if correct else f"wrong (the answer was {expected})"
         told = f"Task {task.index + 1}: the team answered {team or '(none)'}, {verdict}."
         return dict.fromkeys(self.members, told)
-
-    @staticmethod
-    def _majority(answers: Mapping[str, str], ctx: PhaseContext, *, draw: bool = True) -> str:
-        counts = Counter(v for v in answers.values() if v)
-        if not counts:
-            return ""
-        top = max(counts.values())
-        tied = sorted(v for v, n in counts.items() if n == top)
-        return tied[int(ctx.rng.integers(len(tied)))] if draw and len(tied) > 1 else tied[0]
 
     @staticmethod
     def _weighted(
