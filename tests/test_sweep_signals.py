@@ -201,6 +201,9 @@ def test_a_second_ctrl_c_stops_within_five_seconds(tmp_path: Path) -> None:
         assert "Traceback" not in stderr
         assert _wait_dead(list(workers.values()), timeout=5.0) == []
         for run_dir in workers:
-            assert check_store(run_dir) == []
+            # A worker stopped at once may die before its run_started is committed; the
+            # sweep starts such a run again (docs/experiments.md). Any other problem counts.
+            problems = [p for p in check_store(run_dir) if "not started" not in p]
+            assert problems == []
     finally:
         _cleanup(proc, list(workers.values()))
