@@ -9,8 +9,10 @@ Errors are one clear line on stderr; ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -46,6 +48,7 @@ out_console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 
 _DEBUG = {"on": False}
+_PROCESS = {"entry": False}
 
 
 @contextmanager
@@ -56,6 +59,7 @@ def errors() -> Iterator[None]:
     except typer.Exit:
         raise
     except RunInterrupted as exc:
+        _ignore_further_stops()
         err_console.print(Text.assemble(("interrupted", "yellow"), f": {safe(str(exc))}"))
         raise typer.Exit(exc.exit_code) from None
     except SocietasError as exc:
@@ -494,5 +498,20 @@ def _register_calibrate() -> None:
 _register_calibrate()
 
 
+def _ignore_further_stops() -> None:
+    """The command is already stopping with exit 130: another Ctrl-C or SIGTERM arriving
+    while it prints its last line must not turn that exit into a KeyboardInterrupt."""
+    if _PROCESS["entry"] and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def main() -> None:
-    app()
+    _PROCESS["entry"] = True  # the command owns this process (not a test's CliRunner)
+    try:
+        app()
+    except KeyboardInterrupt:
+        # A stop request that arrived between two handlers (e.g. after a sweep restored the
+        # default ones): still the documented exit, without a traceback.
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
