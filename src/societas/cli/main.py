@@ -231,11 +231,21 @@ def run(
         str | None, typer.Option("--address", help="Ray cluster (auto, ray://host:10001).")
     ] = None,
     shards: Annotated[int | None, typer.Option("--shards", help="Population shards.")] = None,
+    human: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--human",
+            help="A person plays this agent (repeatable); answer with 'societas seat DIR' "
+            "or in the dashboard.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a scenario and print its metrics."""
     with errors():
         overrides = list(sets or [])
+        if human:
+            overrides.append(f"run.human={json.dumps(list(human))}")
         if base_url is not None:
             overrides.append(f"run.base_url={base_url}")
         if cache is not None:
@@ -254,6 +264,15 @@ def run(
             personas=spec.personas,
         )
         err_console.print(Text(f"run directory: {out_dir}"), highlight=False)
+        if spec.options.human:
+            err_console.print(
+                Text(
+                    f"seated: {', '.join(spec.options.human)} (a person answers: "
+                    f"'societas seat {out_dir}' in another terminal, or "
+                    f"'societas dashboard {out_dir}')"
+                ),
+                highlight=False,
+            )
         _finish(handle, quiet)
 
 
@@ -478,6 +497,15 @@ def _register_new() -> None:
 
 
 _register_new()
+
+
+def _register_seat() -> None:
+    from societas.cli.seat import seat_command
+
+    app.command(name="seat")(seat_command)
+
+
+_register_seat()
 
 
 def _register_dashboard() -> None:

@@ -49,6 +49,11 @@ class RunOptions(BaseModel):
         default_factory=list,
         description="per-agent models (heterogeneous populations); first match wins",
     )
+    human: list[str] = Field(
+        default_factory=list,
+        description="agent ids a person plays (--human): their decisions wait for the person's "
+        "answer in the dashboard or `societas seat`",
+    )
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(default=160, ge=1, le=32768)

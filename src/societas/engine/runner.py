@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from societas import __version__
 from societas.engine.health import check_model_servers, preflight_record, server_key
 from societas.engine.legacy import adapt
-from societas.engine.options import RunOptions
+from societas.engine.options import ModelRoute, RunOptions
 from societas.engine.simulation import Progress, RunInterrupted, Simulation
 from societas.llm import BackendOptions, Gateway, ResponseCache, build_stack, create_backend
 from societas.llm.openai import redact_url
@@ -150,37 +150,46 @@ def _build_gateway(
                 n_ctx=options.n_ctx,
                 request_timeout_s=options.request_timeout_s,
                 response_format=_format_for(formats, spec, base_url),
+                run_dir=out,
             ),
         )
+        person = parse_spec(spec)[0] == "human"
         stack = build_stack(
             backend,
             cache=None if parse_spec(spec)[0] == "replay" else cache,
             max_concurrency=options.max_concurrency,
-            timeout_s=options.request_timeout_s,
-            max_attempts=options.max_attempts,
+            # A person is not a server: no request timeout (the phase deadline still holds),
+            # no retries, no circuit breaker, no outage.
+            timeout_s=None if person else options.request_timeout_s,
+            max_attempts=1 if person else options.max_attempts,
             base_delay_s=options.retry_base_delay_s,
-            breaker_threshold=options.breaker_threshold or None,
+            breaker_threshold=None if person else (options.breaker_threshold or None),
             breaker_cooldown_s=options.breaker_cooldown_s,
-            outage=outage,
+            outage=None if person else outage,
         )
         return backend, stack
 
+    # Seated agents come first: a person's seat wins over every other route.
+    routes_spec = [
+        *([ModelRoute(agents=list(options.human), model="human")] if options.human else []),
+        *options.models,
+    ]
     main_spec = options.model
-    if is_replay and options.models and parse_spec(main_spec)[1] is None:
+    if is_replay and routes_spec and parse_spec(main_spec)[1] is None:
         # The cache holds every route's answers; the default model is the one no route names.
         named = {
             replay_spec_for(r.model, f"run.models[{i}].model").partition(":")[2]
-            for i, r in enumerate(options.models)
+            for i, r in enumerate(routes_spec)
         }
         rest = [m for m in cache.models() if m not in named]
         if len(rest) == 1:
             main_spec = f"replay:{rest[0]}"
     backend, stack = stack_for(main_spec, options.base_url)
-    if options.models:
+    if routes_spec:
         # A replayed run replays every route too, each impersonating the model it named.
         routes = []
         backends = []
-        for i, route in enumerate(options.models):
+        for i, route in enumerate(routes_spec):
             spec = (
                 replay_spec_for(route.model, f"run.models[{i}].model") if is_replay else route.model
             )
@@ -426,6 +435,14 @@ def prepare_run(
                 raise ConfigError("run.interventions", "add.id", "an id no agent has yet", taken[0])
             probe_world.add_agents(intervention.add)
             known |= {p.id for p in intervention.add}
+    seatless = [agent for agent in options.human if agent not in known]
+    if seatless:
+        raise ConfigError(
+            "run.human",
+            "human",
+            f"ids of the run's agents (e.g. {', '.join(sorted(known)[:3])})",
+            seatless[0],
+        )
     _check_runner(probe_world, options)
     store = RunStore.create(
         out,

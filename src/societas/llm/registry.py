@@ -1,5 +1,6 @@
 """Backends by name. A model spec is ``NAME`` or ``NAME:ARG`` (``local``, ``scripted``,
-``replay``, ``replay:<model-id>``, ``openai:<model>``, ``local:/path/to/model.gguf``, ``test``).
+``replay``, ``replay:<model-id>``, ``openai:<model>``, ``local:/path/to/model.gguf``, ``test``,
+``human``).
 
 Built-ins and third-party backends use the same path: the ``societas.backends`` entry-point
 group maps a name to a factory ``(arg, options) -> LanguageModel``.
@@ -32,6 +33,8 @@ class BackendOptions:
     # The shape an OpenAI-compatible server takes the schema in (``run.response_format`` as
     # resolved by the preflight probe); ``None``: OpenAI's own ``json_schema``.
     response_format: str | None = None
+    # The run's directory (the ``human`` backend's seat folder lives there).
+    run_dir: Path | None = None
 
 
 BackendFactory = Callable[[str | None, BackendOptions], LanguageModel]
@@ -118,3 +121,12 @@ def test_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
     from societas.testing.schema_model import TestModel
 
     return TestModel(model_id=arg or "test")
+
+
+def human_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
+    """``human``: a person answers through the run directory's seat folder (``--human ID``)."""
+    from societas.llm.human import HumanModel
+
+    if options.run_dir is None:
+        raise ConfigError("--model", "model", "a run directory for the person's seat", "human")
+    return HumanModel(options.run_dir)

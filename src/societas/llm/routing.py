@@ -65,6 +65,8 @@ def replay_spec_for(spec: str, field: str) -> str:
     name, arg = parse_spec(spec)
     if name == "replay":
         return spec
+    if name == "human":
+        return "replay:human"
     if name == "scripted":
         return f"replay:{arg or 'scripted'}"
     if name == "openai" and arg:

@@ -1,10 +1,13 @@
 """The dashboard's web application (aiohttp): a static page and a read-only JSON API.
 
-Every endpoint is a GET that opens the named run's store read-only for the length of the
-request (queries run in a worker thread, so the event loop keeps serving), and no endpoint
-writes anything. Only runs and experiments that discovery finds under the served folder can be
-named. Agent and model text leaves here as JSON; the page puts it in the document as text,
-never as markup, and the Content-Security-Policy forbids every script but the page's own.
+Every endpoint but one is a GET that opens the named run's store read-only for the length of
+the request (queries run in a worker thread, so the event loop keeps serving), and none of them
+writes anything. The one exception is ``POST /api/seat``: a person's answer for an agent seated
+with ``--human``, written to that run's seat folder (never its store) after it is checked
+against the request's schema; the run itself reads, validates and records it. Only runs and
+experiments that discovery finds under the served folder can be named. Agent and model text
+leaves here as JSON; the page puts it in the document as text, never as markup, and the
+Content-Security-Policy forbids every script but the page's own.
 """
 
 from __future__ import annotations
@@ -116,8 +119,12 @@ async def _guard(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Reads only (GET/HEAD), from the expected host names, with strict browser policies."""
-    if request.method not in ("GET", "HEAD"):
+    seat_post = request.method == "POST" and request.path == "/api/seat"
+    if request.method not in ("GET", "HEAD") and not seat_post:
         return _error(405, "the dashboard only reads: use GET")
+    if seat_post and request.content_type != "application/json":
+        # A cross-site page cannot send JSON without a CORS grant (never given here).
+        return _error(415, "a seat answer is sent as application/json from the dashboard page")
     allowed: set[str] = request.app[SETTINGS_KEY]["hosts"]
     host = (request.host or "").rsplit(":", 1)[0].strip("[]").lower()
     if allowed and host not in allowed:
@@ -264,6 +271,31 @@ async def api_interview(request: web.Request) -> web.StreamResponse:
     return _json({"agent": agent, "tick": tick, "question": question, "answer": answer})
 
 
+async def api_seat(request: web.Request) -> web.StreamResponse:
+    """The decisions of seated agents (``--human``) waiting for a person, oldest first."""
+    from societas.llm.human import pending_requests
+
+    run_dir = _db(request).parent
+    waiting = await _in_thread(lambda: pending_requests(run_dir))
+    return _json({"pending": [r.model_dump(mode="json") for r in waiting]})
+
+
+async def api_seat_answer(request: web.Request) -> web.StreamResponse:
+    """A person's answer to one waiting decision: ``{"id": ..., "answer": {...}}``."""
+    from societas.llm.human import answer_seat
+
+    run_dir = _db(request).parent
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error(400, 'expected a JSON body {"id": ..., "answer": {...}}')
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str) or "answer" not in body:
+        return _error(400, 'expected a JSON body {"id": ..., "answer": {...}}')
+    text = json.dumps(body["answer"], ensure_ascii=False)
+    await _in_thread(lambda: answer_seat(run_dir, body["id"], text))
+    return _json({"ok": True, "id": body["id"]})
+
+
 async def api_experiment(request: web.Request) -> web.StreamResponse:
     catalog = _catalog(request)
     exp_id = request.query.get("exp", "")
@@ -338,5 +370,7 @@ def create_app(
     app.router.add_get("/api/experiment", api_experiment)
     app.router.add_get("/api/live", api_live)
     app.router.add_get("/api/interview", api_interview)
+    app.router.add_get("/api/seat", api_seat)
+    app.router.add_post("/api/seat", api_seat_answer)
     app.router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)
     return app

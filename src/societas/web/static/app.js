@@ -73,7 +73,7 @@ function pct(v) { return v === null || v === undefined ? "–" : `${(100 * v).to
 // -- runs list -------------------------------------------------------------------------------
 
 let stopLive = null;
-function stopStreams() { if (stopLive) { stopLive(); stopLive = null; } clearInterval(state.timer); state.timer = null; }
+function stopStreams() { if (stopLive) { stopLive(); stopLive = null; } clearInterval(state.timer); state.timer = null; clearInterval(state.seatTimer); state.seatTimer = null; }
 
 async function showRuns(main) {
   crumbs("runs");
@@ -112,7 +112,7 @@ async function showRuns(main) {
 
 // -- run view --------------------------------------------------------------------------------
 
-const state = { run: null, id: null, tick: null, playing: null, timer: null, agent: null, log: null };
+const state = { run: null, id: null, tick: null, playing: null, timer: null, seatTimer: null, agent: null, log: null };
 
 function tickIndex(tick) { return state.run.ticks.indexOf(tick); }
 function lastTick() { const t = state.run.ticks; return t.length ? t[t.length - 1] : 0; }
@@ -135,6 +135,7 @@ async function showRun(main, params) {
     statsBlock(r),
     r.error ? h("p", { className: "error" }, r.error) : null,
     h("div", { className: "panel scrubber", id: "scrubber" }),
+    h("div", { id: "seat" }),
     h("div", { className: "panel" }, h("div", { className: "story", id: "story" })),
     h("div", { id: "world" }),
     h("div", { id: "agent" }),
@@ -149,7 +150,7 @@ async function showRun(main, params) {
   paintTick();
   if (state.agent) renderAgent();
   document.body.setAttribute("data-ready", "run");
-  if (r.status === "running") startLive();
+  if (r.status === "running") { startLive(); startSeat(); }
 }
 
 function runHead(r, id) {
@@ -527,6 +528,80 @@ function startLive() {
     } finally { busy = false; }
   };
   stopLive = () => source.close();
+}
+
+// -- a person's seat (societas run ... --human AGENT) -----------------------------------------
+
+// Decisions of seated agents wait in the run's seat folder; each gets a form built from its
+// action's JSON schema. The server checks the answer against the schema before the run sees
+// it, and the run validates and records it like a model's answer.
+function startSeat() {
+  let shown = "";
+  async function poll() {
+    let data;
+    try { data = await api("seat", { run: state.id }); } catch (e) { return; }
+    const ids = data.pending.map((r) => r.id).join(",");
+    if (ids === shown) return;
+    shown = ids;
+    const box = document.getElementById("seat");
+    if (!box) return;
+    fill(box, data.pending.map(seatForm));
+  }
+  poll();
+  state.seatTimer = setInterval(() => { if (state.run && state.run.run.status === "running") poll(); }, 1000);
+}
+
+function fieldSchema(schema, spec) {
+  const ref = spec && spec.$ref;
+  if (typeof ref === "string" && ref.startsWith("#/$defs/")) return { ...(schema.$defs || {})[ref.split("/").pop()], ...spec };
+  return spec || {};
+}
+
+function seatInput(name, spec) {
+  if (Array.isArray(spec.enum)) return h("select", { name }, spec.enum.map((v) => h("option", { value: String(v) }, String(v))));
+  if (spec.type === "integer" || spec.type === "number") return h("input", { type: "number", name, min: spec.minimum, max: spec.maximum, step: spec.type === "integer" ? 1 : "any", required: true });
+  if (spec.type === "boolean") return h("input", { type: "checkbox", name });
+  if (spec.type === "string") return h("input", { type: "text", name, size: 60, maxlength: spec.maxLength });
+  return h("textarea", { name, rows: 3, cols: 60, placeholder: "JSON" });
+}
+
+function seatValue(el, spec) {
+  if (spec.type === "boolean") return el.checked;
+  if (spec.type === "integer" || spec.type === "number") return el.value === "" ? null : Number(el.value);
+  if (Array.isArray(spec.enum)) { const hit = spec.enum.find((v) => String(v) === el.value); return hit === undefined ? el.value : hit; }
+  if (spec.type === "string") return el.value;
+  try { return JSON.parse(el.value); } catch (e) { return el.value; }
+}
+
+function seatForm(req) {
+  const schema = req.json_schema || {};
+  const props = schema.type === "object" && schema.properties ? schema.properties : null;
+  const fields = props ? Object.entries(props).map(([name, spec]) => [name, fieldSchema(schema, spec)]) : [["answer", {}]];
+  const inputs = fields.map(([name, spec]) => [name, spec, seatInput(name, spec)]);
+  const out = h("div", { className: "seat-result" });
+  const send = h("button", { type: "submit", className: "seat-send" }, "send");
+  const form = h("form", { className: "seat-form" },
+    inputs.map(([name, spec, el]) => h("label", {}, h("b", {}, name), " ", el, spec.description ? h("span", { className: "muted" }, ` ${spec.description}`) : null)),
+    send, out);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const answer = {};
+    for (const [name, spec, el] of inputs) { const v = seatValue(el, spec); if (v !== null) answer[name] = v; }
+    const body = props ? answer : answer.answer;
+    send.disabled = true;
+    try {
+      const res = await fetch(`/api/seat?${q({ run: state.id })}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ id: req.id, answer: body }) });
+      const data = await res.json();
+      if (!res.ok) throw new Error(data.error || `${res.status}`);
+      fill(out, h("span", { className: "muted" }, "sent: the run goes on"));
+    } catch (err) { send.disabled = false; fill(out, h("span", { className: "error" }, String(err.message || err))); }
+  });
+  const last = req.messages[req.messages.length - 1];
+  return h("div", { className: "panel seat", "data-seat": req.actor || "" },
+    h("h3", {}, `Your seat: ${req.actor || "agent"} (${req.purpose})`),
+    h("details", {}, h("summary", {}, "the whole prompt"), req.messages.map((m) => h("div", { className: "text" }, h("b", {}, `[${m.role}] `), m.content))),
+    h("div", { className: "text" }, last ? last.content : ""),
+    form);
 }
 
 // -- experiment view ---------------------------------------------------------------------------
