@@ -105,8 +105,15 @@ def test_open_a_finished_run_scrub_and_see_an_agents_action(page: Any, tmp_path:
         calls.first.click()
         text = calls.first.inner_text()
         assert "harvest" in text or "reflect" in text
-        prompt_stored = panel.locator(".texts").count() > 0
-        assert prompt_stored or "prompt and answer not stored in this run" in text
+        # Every prompt and answer is stored: the call shows the messages the agent was shown
+        # and the raw answer it gave.
+        texts = calls.first.locator(".texts")
+        assert texts.count() == 1, text
+        shown = texts.inner_text()
+        assert "system:" in shown
+        assert "user:" in shown
+        assert "fisher" in shown or "lake" in shown
+        assert 'answer\n{"' in shown  # the raw JSON answer
         # the interview box asks the agent as of the selected tick
         page.fill("#interview-question", "How is the lake?")
         page.click("#interview-ask")

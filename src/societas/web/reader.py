@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sqlite3
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -36,27 +36,6 @@ _MAX_DICT_KEYS = 24
 _SUMMARY_CHARS = 400
 _PAYLOAD_PREVIEW = 4000
 _DETAIL_CHARS = 200_000
-# Fields of an llm_call payload (or columns of a table keyed by its seq) that hold the prompt
-# or the answer; accounting fields (tokens, hashes, formats) never do.
-_TEXT_FIELD = re.compile(
-    r"^(?!.*(_tokens|_hash|_format|_ms)$).*(prompt|message|request|response|answer|output|"
-    r"completion|text|raw)"
-)
-_KNOWN_CALL_FIELDS = {
-    "kind",
-    "purpose",
-    "model",
-    "request_hash",
-    "prompt_tokens",
-    "completion_tokens",
-    "status",
-    "attempts",
-    "repair",
-    "error",
-    "latency_ms",
-    "cache_hit",
-    "faults",
-}
 
 
 def _loads(text: str | None) -> Any:
@@ -435,61 +414,58 @@ def event_detail(conn: sqlite3.Connection, seq: int) -> dict[str, Any] | None:
 # -- model calls' prompts and answers -------------------------------------------------------
 
 
-def _table_columns(conn: sqlite3.Connection, table: str) -> list[str]:
-    return [str(r[0]) for r in conn.execute("SELECT name FROM pragma_table_info(?)", (table,))]
-
-
 def call_texts(conn: sqlite3.Connection, seqs: list[int]) -> dict[int, dict[str, Any]]:
-    """The stored prompt and answer of each ``llm_call`` in ``seqs``, where the store has them.
-
-    Stores written before prompts were recorded have neither: the result is then empty. A
-    store that records them keeps them either in the event's payload (any field beyond the
-    call's accounting fields) or in a table keyed by the call's ``seq``; both are read."""
+    """The stored prompt and answer of each ``llm_call`` in ``seqs``: its messages (role and
+    text), the action schema's name and the raw answer, read from ``llm_prompts`` and the
+    content-addressed ``blobs`` (store schema 3, ``docs/store.md``). Stores written before
+    prompts were recorded have neither table: the result is then empty. Each text is cut at
+    ``_DETAIL_CHARS`` characters."""
     if not seqs:
         return {}
-    out: dict[int, dict[str, Any]] = {}
-    marks = ", ".join("?" for _ in seqs)
-    for seq, payload in conn.execute(
-        f"SELECT seq, payload FROM events WHERE seq IN ({marks})",  # noqa: S608
-        seqs,
-    ):
-        data = _loads(payload)
-        if isinstance(data, dict):
-            extra = {
-                k: v
-                for k, v in data.items()
-                if k not in _KNOWN_CALL_FIELDS and _TEXT_FIELD.search(k) and v not in (None, "")
-            }
-            if extra:
-                out[int(seq)] = extra
-    tables = [
+    has = {
         str(r[0])
-        for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        if str(r[0]) not in ("runs", "events", "llm_calls", "metrics", "snapshots")
-    ]
-    for table in tables:
-        columns = _table_columns(conn, table)
-        if "seq" not in columns or not any(
-            word in c for c in columns for word in ("prompt", "message", "response", "answer")
-        ):
-            continue
-        cur = conn.execute(
-            f"SELECT * FROM {table} WHERE seq IN ({marks})",  # noqa: S608
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
+            "('llm_prompts', 'blobs')"
+        )
+    }
+    if has != {"llm_prompts", "blobs"}:
+        return {}
+    marks = ", ".join("?" for _ in seqs)
+    rows = [
+        (int(seq), _loads(messages) or [], schema_name, answer)
+        for seq, messages, schema_name, answer in conn.execute(
+            f"SELECT seq, messages, schema_name, answer FROM llm_prompts "  # noqa: S608
+            f"WHERE seq IN ({marks})",
             seqs,
         )
-        names = [d[0] for d in cur.description]
-        for values in cur:
-            row = dict(zip(names, values, strict=True))
-            seq = int(row.pop("seq"))
-            record = {k: v for k, v in row.items() if _TEXT_FIELD.search(k)}
-            for key, value in list(record.items()):
-                if isinstance(value, bytes):
-                    record[key] = f"({len(value)} bytes)"
-                elif isinstance(value, str) and value[:1] in "[{":
-                    parsed = _loads(value)
-                    if parsed is not None:
-                        record[key] = parsed
-            out.setdefault(seq, {}).update(record)
+    ]
+    keys = {key for _, messages, _, _ in rows for _, key in messages} | {
+        answer for *_, answer in rows if answer
+    }
+    texts: dict[str, str] = {}
+    key_list = sorted(keys)
+    for i in range(0, len(key_list), 500):
+        chunk = key_list[i : i + 500]
+        for key, data in conn.execute(
+            f"SELECT hash, data FROM blobs WHERE hash IN ({', '.join('?' for _ in chunk)})",  # noqa: S608
+            chunk,
+        ):
+            try:
+                texts[str(key)] = zlib.decompress(data).decode("utf-8", "replace")[:_DETAIL_CHARS]
+            except zlib.error:
+                texts[str(key)] = "(this text is damaged in the store; run 'societas check')"
+    missing = "(missing from the store; run 'societas check')"
+    out: dict[int, dict[str, Any]] = {}
+    for seq, messages, schema_name, answer in rows:
+        out[seq] = {
+            "messages": [
+                {"role": str(role), "content": texts.get(str(key), missing)}
+                for role, key in messages
+            ],
+            "schema": schema_name,
+            "answer": texts.get(str(answer), missing) if answer else None,
+        }
     return out
 
 
