@@ -57,17 +57,26 @@ def _factories() -> dict[str, metadata.EntryPoint]:
 
 
 def available_backends() -> list[str]:
-    return sorted(_factories())
+    return sorted(set(_factories()) | set(_BUILTINS))
 
 
 def create_backend(spec: str, options: BackendOptions) -> LanguageModel:
     name, arg = parse_spec(spec)
     eps = _factories()
-    if name not in eps:
+    factory: BackendFactory
+    if name in eps:
+        factory = eps[name].load()
+    elif name in _BUILTINS:
+        # A built-in added after this environment was installed (its entry points are read
+        # from the installed metadata) still works without reinstalling.
+        factory = _BUILTINS[name]
+    else:
         raise ConfigError(
-            "--model", "model", f"one of {', '.join(sorted(eps))} (optionally NAME:ARG)", spec
+            "--model",
+            "model",
+            f"one of {', '.join(available_backends())} (optionally NAME:ARG)",
+            spec,
         )
-    factory: BackendFactory = eps[name].load()
     return factory(arg, options)
 
 
@@ -130,3 +139,13 @@ def human_factory(arg: str | None, options: BackendOptions) -> LanguageModel:
     if options.run_dir is None:
         raise ConfigError("--model", "model", "a run directory for the person's seat", "human")
     return HumanModel(options.run_dir)
+
+
+_BUILTINS: dict[str, BackendFactory] = {
+    "local": local_factory,
+    "openai": openai_factory,
+    "scripted": scripted_factory,
+    "replay": replay_factory,
+    "test": test_factory,
+    "human": human_factory,
+}
