@@ -260,6 +260,9 @@ def test_world_views(
         assert world.locator("svg, .place").count() >= 1
         if view == "social":
             page.wait_for_selector("#groups tr")
+            # the rumour's cascades as trees, as of tick 5 (later posts grey)
+            page.wait_for_selector("#cascades svg.tree circle")
+            assert page.locator("#cascades .tree-box").count() >= 1
         world.scroll_into_view_if_needed()
         shot(page, view, tmp_path)
         if view == "town":

@@ -271,6 +271,27 @@ async def api_interview(request: web.Request) -> web.StreamResponse:
     return _json({"agent": agent, "tick": tick, "question": question, "answer": answer})
 
 
+async def api_cascades(request: web.Request) -> web.StreamResponse:
+    """The social scenario's rumour cascades as trees (``views.cascade_trees``); read once per
+    version of the store (they need every population step)."""
+    from societas.web.views import cascade_trees
+
+    db = _db(request)
+    cache: _OverviewCache = request.app[SETTINGS_KEY]["cascades"]
+
+    def load() -> dict[str, Any]:
+        hit = cache.get(db)
+        if hit is not None:
+            return hit
+        stamp = cache.stamp(db)
+        with read_only(db) as conn:
+            data = cascade_trees(conn)
+        cache.put(db, stamp, data)
+        return data
+
+    return _json(await _in_thread(load))
+
+
 async def api_seat(request: web.Request) -> web.StreamResponse:
     """The decisions of seated agents (``--human``) waiting for a person, oldest first."""
     from societas.llm.human import pending_requests
@@ -360,6 +381,7 @@ def create_app(
         "poll_s": poll_s,
         "hosts": {"127.0.0.1", "localhost", "::1"} if hosts is None else hosts,
         "cache": _OverviewCache(),
+        "cascades": _OverviewCache(size=4),
     }
     app.router.add_get("/", index)
     app.router.add_get("/api/runs", api_runs)
@@ -370,6 +392,7 @@ def create_app(
     app.router.add_get("/api/experiment", api_experiment)
     app.router.add_get("/api/live", api_live)
     app.router.add_get("/api/interview", api_interview)
+    app.router.add_get("/api/cascades", api_cascades)
     app.router.add_get("/api/seat", api_seat)
     app.router.add_post("/api/seat", api_seat_answer)
     app.router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)

@@ -227,6 +227,83 @@ def social_view(conn: sqlite3.Connection) -> View | None:
     return {"view": "social", "ticks": ticks, "seeds": seeds, "groups": dict(groups)}
 
 
+def cascade_trees(conn: sqlite3.Connection, max_nodes: int = 300) -> dict[str, Any]:
+    """The social scenario's rumour cascades as trees: each seed post (its ``outcome`` event
+    of phase ``seed``) and the reposts and comments whose ``root`` is that post, from the
+    ``population_step`` events' columns (``post``, ``parent``, ``root``, ``actor``,
+    ``action``), in the order they happened. Each tree keeps its first ``max_nodes`` posts
+    (with their depth); ``size`` and ``per_tick`` count all of them."""
+    from societas.scenarios.social.actions import ACTION_NAMES, COMMENT, REPOST
+
+    trees: dict[int, dict[str, Any]] = {}
+    for (payload,) in conn.execute(
+        "SELECT payload FROM events WHERE kind = 'outcome' "
+        "AND json_extract(payload, '$.phase') = 'seed' ORDER BY seq"
+    ):
+        data = _loads(payload)
+        seed = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(seed, dict) or not isinstance(seed.get("post_id"), int):
+            continue
+        root = int(seed["post_id"])
+        trees[root] = {
+            "seed": seed.get("seed"),
+            "label": seed.get("label"),
+            "topic": seed.get("topic"),
+            "size": 1,
+            "per_tick": {},
+            "nodes": [
+                {
+                    "post": root,
+                    "parent": -1,
+                    "author": seed.get("author"),
+                    "tick": seed.get("tick"),
+                    "kind": "post",
+                    "depth": 0,
+                }
+            ],
+        }
+    if not trees:
+        return {"trees": []}
+    depth = dict.fromkeys(trees, 0)
+    spreading = (REPOST, COMMENT)
+    for tick, columns in conn.execute(
+        "SELECT tick, json_extract(payload, '$.columns') FROM events "
+        "WHERE kind = 'population_step' AND json_extract(payload, '$.phase') != 'seed' "
+        "AND (COALESCE(json_extract(payload, '$.counts.repost'), 0) "
+        "+ COALESCE(json_extract(payload, '$.counts.comment'), 0)) > 0 ORDER BY seq"
+    ):
+        cols = _loads(columns)
+        if not isinstance(cols, dict) or not {"post", "parent", "root", "action"} <= set(cols):
+            continue
+        rows = zip(
+            cols.get("actor") or [None] * len(cols["post"]),
+            cols["action"],
+            cols["post"],
+            cols["parent"],
+            cols["root"],
+            strict=False,
+        )
+        for actor, action, post, parent, root in rows:
+            tree = trees.get(root)
+            if tree is None or action not in spreading or post is None or post < 0:
+                continue
+            tree["size"] += 1
+            tree["per_tick"][int(tick)] = tree["per_tick"].get(int(tick), 0) + 1
+            if len(tree["nodes"]) < max_nodes and parent in depth:
+                depth[post] = depth[parent] + 1
+                tree["nodes"].append(
+                    {
+                        "post": post,
+                        "parent": parent,
+                        "author": actor,
+                        "tick": int(tick),
+                        "kind": ACTION_NAMES[action],
+                        "depth": depth[post],
+                    }
+                )
+    return {"trees": sorted(trees.values(), key=lambda t: (t["seed"] is None, t["seed"]))}
+
+
 def donor_view(conn: sqlite3.Connection) -> View | None:
     per_gen: dict[int, dict[str, Any]] = {}
     for gen, n, given, fraction in conn.execute(

@@ -5,7 +5,7 @@
 (function () {
 "use strict";
 
-const { lineChart, barChart, intervalChart, fmt, PALETTE } = window.charts;
+const { lineChart, barChart, intervalChart, treeChart, fmt, PALETTE } = window.charts;
 
 // -- small helpers ---------------------------------------------------------------------------
 
@@ -112,7 +112,7 @@ async function showRuns(main) {
 
 // -- run view --------------------------------------------------------------------------------
 
-const state = { run: null, id: null, tick: null, playing: null, timer: null, seatTimer: null, agent: null, log: null };
+const state = { run: null, id: null, tick: null, playing: null, timer: null, seatTimer: null, agent: null, log: null, cascades: null };
 
 function tickIndex(tick) { return state.run.ticks.indexOf(tick); }
 function lastTick() { const t = state.run.ticks; return t.length ? t[t.length - 1] : 0; }
@@ -335,7 +335,27 @@ function socialView(w) {
       h("div", {}, h("div", { className: "title" }, "actions per tick"), actions, legend(actionNames)),
       h("div", {}, h("div", { className: "title" }, `attitudes at tick ${cur.tick} (sample, -1 to 1)`), hist)),
     w.seeds.length ? h("div", { className: "clip" }, w.seeds.map((s) => h("div", { className: "msg" }, h("span", { className: "who" }, `seed ${s.seed} (${s.label}, ${s.topic}, tick ${s.tick})`), h("span", { className: "text" }, s.text)))) : null,
-    w.groups[String(cur.tick)] ? groupAnswers(cur.tick, w.groups[String(cur.tick)]) : null);
+    w.groups[String(cur.tick)] ? groupAnswers(cur.tick, w.groups[String(cur.tick)]) : null,
+    cascadeTrees(cur.tick));
+}
+
+// The rumour's cascades as trees, as of the selected tick (later posts grey); read once per run.
+function cascadeTrees(tick) {
+  const box = h("div", { id: "cascades" }, h("div", { className: "title" }, "cascade trees (reposts and comments of each seed post)"));
+  const draw = (data) => {
+    if (state.tick !== tick) return;
+    if (!data.trees.length) { box.appendChild(h("p", { className: "muted" }, "no seed posts in this run")); return; }
+    for (const t of data.trees) {
+      const shown = t.nodes.filter((n) => n.tick <= tick).length;
+      const upto = Object.entries(t.per_tick).filter(([k]) => Number(k) <= tick).reduce((a, [, v]) => a + v, 1);
+      box.appendChild(h("div", { className: "tree-box", "data-seed": t.seed },
+        h("div", {}, h("b", {}, `seed ${t.seed} (${t.label}, ${t.topic})`), ` ${fmt(upto)} posts in the cascade by tick ${tick}, ${fmt(t.size)} at the end`, t.nodes.length < t.size ? h("span", { className: "muted" }, ` (first ${t.nodes.length} drawn)`) : null, h("span", { className: "muted" }, ` · ${shown} drawn so far`)),
+        h("div", { className: "clip", style: "max-height:24em" }, treeChart(t.nodes, { upto: tick }))));
+    }
+  };
+  if (state.cascades && state.cascades.id === state.id && state.cascades.seq === state.run.max_seq) draw(state.cascades.data);
+  else api("cascades", { run: state.id }).then((data) => { state.cascades = { id: state.id, seq: state.run.max_seq, data }; draw(data); }).catch((err) => box.appendChild(h("p", { className: "error" }, String(err.message || err))));
+  return box;
 }
 
 // Archetype groups' answers at a tick: one group_decision event per group, paged on the server.

@@ -159,5 +159,43 @@ function intervalChart(rows, opts) {
   return svg;
 }
 
-window.charts = { lineChart, barChart, intervalChart, fmt, PALETTE };
+// A cascade as a tree: depth to the right, one row per post in depth-first order; posts made
+// after tick `upto` are drawn grey. nodes: [{post, parent, author, tick, kind, depth}].
+function treeChart(nodes, opts) {
+  const o = Object.assign({ upto: Infinity, row: 12, col: 70, width: 460 }, opts || {});
+  const children = new Map();
+  for (const n of nodes) { if (!children.has(n.parent)) children.set(n.parent, []); children.get(n.parent).push(n); }
+  const order = [];
+  const root = nodes.find((n) => n.parent === -1);
+  const stack = root ? [root] : [];
+  while (stack.length) {
+    const n = stack.pop();
+    order.push(n);
+    const kids = children.get(n.post) || [];
+    for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]);
+  }
+  const pos = new Map(order.map((n, i) => [n.post, { x: 14 + n.depth * o.col, y: 10 + i * o.row }]));
+  const height = 20 + order.length * o.row;
+  const maxDepth = Math.max(0, ...order.map((n) => n.depth));
+  const svg = svgEl("svg", { width: Math.max(o.width, 40 + maxDepth * o.col), height, class: "tree" });
+  const colour = (n) => (n.tick > o.upto ? "#c8c8c8" : n.kind === "post" ? "#222" : n.kind === "comment" ? PALETTE[1] : PALETTE[0]);
+  for (const n of order) {
+    const p = pos.get(n.parent);
+    if (!p) continue;
+    const q = pos.get(n.post);
+    svg.appendChild(svgEl("path", { d: `M${p.x},${p.y} V${q.y} H${q.x}`, fill: "none", stroke: n.tick > o.upto ? "#e2e2e2" : "#9aa", "stroke-width": 1 }));
+  }
+  for (const n of order) {
+    const q = pos.get(n.post);
+    const dot = svgEl("circle", { cx: q.x, cy: q.y, r: n.kind === "post" ? 5 : 3.5, fill: colour(n), "data-post": n.post });
+    const title = svgEl("title", {});
+    title.textContent = `${n.author === null || n.author === undefined ? "?" : "user_" + n.author} · ${n.kind} · tick ${n.tick}`;
+    dot.appendChild(title);
+    svg.appendChild(dot);
+    svg.appendChild(svgText(q.x + 8, q.y + 4, `user_${n.author} (t${n.tick})`, { "font-size": 9, fill: n.tick > o.upto ? "#bbb" : "#555" }));
+  }
+  return svg;
+}
+
+window.charts = { lineChart, barChart, intervalChart, treeChart, fmt, PALETTE };
 })();
