@@ -16,17 +16,9 @@ from societas.scenarios.commons.actions import Harvest, Reflect, Speak
 from societas.scenarios.commons.metrics import commons_metrics
 from societas.scenarios.commons.world import allocate
 from societas.store import RunStore
+from societas.testing.context import RecordingContext
 from societas.typing import ActionEvent, Event, OutcomeEvent
 from societas.typing.scenario import PhaseSpec
-
-
-class ListRecorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def emit(self, event_type: type, /, **fields: Any) -> int:
-        self.events.append((event_type.__name__, fields))
-        return len(self.events) - 1
 
 
 def test_threshold_is_govsims_f() -> None:
@@ -78,21 +70,23 @@ def lake_and_phases(**cfg: Any) -> tuple[Any, list[PhaseSpec]]:
 def test_month_follows_govsims_order_and_regrowth() -> None:
     lake, phases = lake_and_phases(agents=2, discussion_rounds=1, initial_stock=60)
     assert [p.name for p in phases] == ["harvest", "discuss_1", "reflect"]
-    rec = ListRecorder()
+    rec = RecordingContext()
     rng = np.random.default_rng(0)
     ids = list(lake.agent_ids())
-    lake.resolve(0, phases[0], {ids[0]: Harvest(catch=10), ids[1]: Harvest(catch=20)}, rng, rec)
-    assert lake.stock == 30
-    obs = lake.observe(ids[0], 0, phases[1])
+    phases[0].resolve_actions(
+        {ids[0]: Harvest(catch=10), ids[1]: Harvest(catch=20)}, rec.at(0, rng)
+    )
+    assert lake.state.stock == 30
+    obs = phases[1].observation(ids[0], 0)
     assert "10" in obs.text
     assert "20" in obs.text  # everyone's catch is public in the discussion
-    lake.resolve(
-        0, phases[1], {ids[0]: Speak(message="hold back"), ids[1]: Speak(message="")}, rng, rec
+    phases[1].resolve_actions(
+        {ids[0]: Speak(message="hold back"), ids[1]: Speak(message="")}, rec.at(0, rng)
     )
     # what was said is quoted in the next phase's observation
-    assert '"hold back"' in lake.observe(ids[1], 0, phases[2]).text
-    lake.resolve(0, phases[2], {i: Reflect(reflection="ok") for i in ids}, rng, rec)
-    assert lake.stock == 60  # 30 left, doubled
+    assert '"hold back"' in phases[2].observation(ids[1], 0).text
+    phases[2].resolve_actions({i: Reflect(reflection="ok") for i in ids}, rec.at(0, rng))
+    assert lake.state.stock == 60  # 30 left, doubled
     kinds = [k for k, _ in rec.events]
     assert kinds == [
         "WorldState",
@@ -108,29 +102,27 @@ def test_collapse_and_capacity() -> None:
     lake, phases = lake_and_phases(agents=2, communication=False)
     assert [p.name for p in phases] == ["harvest", "reflect"]
     ids = list(lake.agent_ids())
-    rec = ListRecorder()
-    lake.resolve(
-        0,
-        phases[0],
-        {ids[0]: Harvest(catch=48), ids[1]: Harvest(catch=48)},
-        np.random.default_rng(0),
-        rec,
+    rec = RecordingContext()
+    phases[0].resolve_actions(
+        {ids[0]: Harvest(catch=48), ids[1]: Harvest(catch=48)}, rec.at(0, np.random.default_rng(0))
     )
     assert lake.is_over()  # 4 tons < 5
     lake2, phases2 = lake_and_phases(agents=2, communication=False)
-    lake2.resolve(0, phases2[0], {i: Harvest(catch=1) for i in ids}, np.random.default_rng(0), rec)
-    lake2.resolve(
-        0, phases2[1], {i: Reflect(reflection="") for i in ids}, np.random.default_rng(0), rec
+    phases2[0].resolve_actions(
+        {i: Harvest(catch=1) for i in ids}, rec.at(0, np.random.default_rng(0))
     )
-    assert lake2.stock == 100  # 98 doubled, capped at capacity
+    phases2[1].resolve_actions(
+        {i: Reflect(reflection="") for i in ids}, rec.at(0, np.random.default_rng(0))
+    )
+    assert lake2.state.stock == 100  # 98 doubled, capped at capacity
 
 
 def test_universalization_hint_only_when_enabled() -> None:
-    lake, phases = lake_and_phases(universalization=True)
-    text = lake.observe("fisher_1", 0, phases[0]).text
+    _, phases = lake_and_phases(universalization=True)
+    text = phases[0].observation("fisher_1", 0).text
     assert "if everyone catches more than 10 tons" in text
-    lake, phases = lake_and_phases()
-    assert "if everyone" not in lake.observe("fisher_1", 0, phases[0]).text
+    _, phases = lake_and_phases()
+    assert "if everyone" not in phases[0].observation("fisher_1", 0).text
 
 
 def test_harvest_schema_bounded_by_capacity() -> None:

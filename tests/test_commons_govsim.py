@@ -20,16 +20,16 @@ from societas.scenarios.commons.govsim import AgreedLimit, Utterance
 from societas.scenarios.commons.metrics import commons_metrics
 from societas.scenarios.commons.world import Lake
 from societas.store import RunStore
-from societas.typing import Action, Event, MessageEvent, OutcomeEvent, PhaseSpec
-
-
-class ListRecorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[type, dict[str, Any]]] = []
-
-    def emit(self, event_type: type, /, **fields: Any) -> int:
-        self.events.append((event_type, fields))
-        return len(self.events) - 1
+from societas.testing.context import RecordingContext
+from societas.typing import (
+    Action,
+    ConfigError,
+    Event,
+    MessageEvent,
+    OutcomeEvent,
+    Persona,
+    PhaseSpec,
+)
 
 
 def build(**cfg: Any) -> Lake:
@@ -45,33 +45,35 @@ def take(lake: Lake, phase: PhaseSpec, amounts: dict[str, int]) -> dict[str, Act
 
 def play_month(
     lake: Lake, tick: int, amounts: dict[str, int], *, speeches: int = 1
-) -> tuple[list[str], ListRecorder]:
+) -> tuple[list[str], RecordingContext]:
     """Play one month: harvest, ``speeches`` utterances then the chat ends, agree, reflect.
     Returns the phases played and the recorder."""
     rng = np.random.default_rng(0)
-    rec = ListRecorder()
+    rec = RecordingContext()
     played: list[str] = []
     for phase in lake.phases(tick):
         played.append(phase.name)
         if phase.name == "harvest":
-            lake.resolve(tick, phase, take(lake, phase, amounts), rng, rec)
+            phase.resolve_actions(take(lake, phase, amounts), rec.at(tick, rng))
         elif phase.name.startswith("discuss"):
-            speakers = [a for a in lake.ids if lake.observe(a, tick, phase) is not None]
+            speakers = [a for a in lake.ids if phase.observation(a, tick) is not None]
             assert len(speakers) <= 1
             actions: dict[str, Action] = {}
             for a in speakers:
-                n = len(lake.month_record["conversation"])
+                n = len(lake.state.month_record["conversation"])
                 actions[a] = phase.action_model.model_validate(
                     {"response": f"turn {n}", "conversation_concluded": n >= speeches}
                 )
-            lake.resolve(tick, phase, actions, rng, rec)
+            phase.resolve_actions(actions, rec.at(tick, rng))
         elif phase.name == "agree":
-            assert [q.key for q in lake.groups(tick, phase)] == ["framework"]
-            lake.resolve_groups(
-                tick, phase, {"framework": AgreedLimit(agreed=True, limit=7)}, rng, rec
+            assert [q.key for q in phase.groups(tick)] == ["framework"]
+            phase.resolve_actions(
+                {"framework": AgreedLimit(agreed=True, limit=7)}, rec.at(tick, rng)
             )
         else:
-            lake.resolve(tick, phase, {a: Reflect(reflection="ok") for a in lake.ids}, rng, rec)
+            phase.resolve_actions(
+                {a: Reflect(reflection="ok") for a in lake.ids}, rec.at(tick, rng)
+            )
         if lake.is_over():
             break
     return played, rec
@@ -97,7 +99,7 @@ def test_govsim_is_the_default_and_tells_no_horizon_nor_collapse_rule() -> None:
 def test_harvest_range_is_zero_to_the_current_stock() -> None:
     lake = build(agents=2, initial_stock=60)
     harvest = lake.phases(0)[0]
-    obs = lake.observe("fisher_1", 0, harvest)
+    obs = harvest.observation("fisher_1", 0)
     assert obs is not None
     assert "Before everyone fishes, there are 60 tons of fish in the lake." in obs.text
     assert obs.text.endswith(
@@ -119,23 +121,19 @@ def test_universalization_is_seen_at_harvest_chat_and_reflection() -> None:
         "population will shrink next month."
     )  # fishing/environment/env.py 16-17
     phases = lake.phases(0)
-    harvest = lake.observe("fisher_1", 0, phases[0])
+    harvest = phases[0].observation("fisher_1", 0)
     assert harvest is not None
     assert sentence in harvest.text
-    lake.resolve(
-        0,
-        phases[0],
-        take(lake, phases[0], dict.fromkeys(lake.ids, 10)),
-        np.random.default_rng(0),
-        ListRecorder(),
+    phases[0].resolve_actions(
+        take(lake, phases[0], dict.fromkeys(lake.ids, 10)), RecordingContext()
     )
-    chat = lake.observe("fisher_1", 0, phases[1])
+    chat = phases[1].observation("fisher_1", 0)
     assert chat is not None
     assert sentence in chat.text
-    reflect = lake.observe("fisher_1", 0, phases[-1])
+    reflect = phases[-1].observation("fisher_1", 0)
     assert reflect is not None
     assert sentence in reflect.text
-    assert sentence not in (build().observe("fisher_1", 0, build().phases(0)[0]) or chat).text
+    assert sentence not in (build().phases(0)[0].observation("fisher_1", 0) or chat).text
 
 
 def test_mayor_opens_the_chat_and_one_agent_speaks_per_turn() -> None:
@@ -145,14 +143,11 @@ def test_mayor_opens_the_chat_and_one_agent_speaks_per_turn() -> None:
     assert [p.name for p in phases][-2:] == ["agree", "reflect"]
     assert len([p for p in phases if p.name.startswith("discuss")]) == 9  # 10 steps, report 1
     rng = np.random.default_rng(0)
-    lake.resolve(
-        0,
-        phases[0],
+    phases[0].resolve_actions(
         take(lake, phases[0], {"fisher_1": 4, "fisher_2": 9, "fisher_3": 1}),
-        rng,
-        ListRecorder(),
+        RecordingContext().at(0, rng),
     )
-    conversation = lake.month_record["conversation"]
+    conversation = lake.state.month_record["conversation"]
     # converse.py 61-74: the manager's report
     assert conversation == [
         (
@@ -162,8 +157,8 @@ def test_mayor_opens_the_chat_and_one_agent_speaks_per_turn() -> None:
         )
     ]
     first = phases[1]
-    assert [a for a in lake.ids if lake.observe(a, 0, first) is not None] == ["fisher_1"]
-    obs = lake.observe("fisher_1", 0, first)
+    assert [a for a in lake.ids if first.observation(a, 0) is not None] == ["fisher_1"]
+    obs = first.observation("fisher_1", 0)
     assert obs is not None
     assert "Scenario: John, Kate, and Jack are engaged in a group chat." in obs.text
     assert "-Mayor: Ladies and gentlemen" in obs.text
@@ -173,37 +168,37 @@ def test_mayor_opens_the_chat_and_one_agent_speaks_per_turn() -> None:
     turn = first.action_model.model_validate(
         {"response": '"Ten each?"', "conversation_concluded": False, "next_speaker": "Jack"}
     )
-    rec = ListRecorder()
-    lake.resolve(0, first, {"fisher_1": turn}, rng, rec)
+    rec = RecordingContext()
+    first.resolve_actions({"fisher_1": turn}, rec.at(0, rng))
     assert conversation[-1] == ("John", "Ten each?")  # quotes stripped (converse_prompts 75)
-    assert [f["text"] for t, f in rec.events if t is MessageEvent] == ["Ten each?"]
-    assert [a for a in lake.ids if lake.observe(a, 0, phases[2]) is not None] == ["fisher_3"]
+    assert [f["text"] for t, f in rec.events if t == "MessageEvent"] == ["Ten each?"]
+    assert [a for a in lake.ids if phases[2].observation(a, 0) is not None] == ["fisher_3"]
     # a fallback ends the chat, as GovSim's default "yes" (converse_prompts.py 82)
-    obs3 = lake.observe("fisher_3", 0, phases[2])
+    obs3 = phases[2].observation("fisher_3", 0)
     assert obs3 is not None
-    fallback = lake.fallback(obs3, phases[2])
+    fallback = phases[2].fallback_for(obs3)
     assert isinstance(fallback, Utterance)
     assert fallback.conversation_concluded
-    lake.resolve(0, phases[2], {"fisher_3": fallback}, rng, ListRecorder())
-    assert all(lake.observe(a, 0, phases[3]) is None for a in lake.ids)
+    phases[2].resolve_actions({"fisher_3": fallback}, RecordingContext().at(0, rng))
+    assert all(phases[3].observation(a, 0) is None for a in lake.ids)
 
 
 def test_chat_stops_at_the_step_limit() -> None:
     lake = build(agents=2, discussion_steps=3)
     played, _ = play_month(lake, 0, {"fisher_1": 5, "fisher_2": 5}, speeches=99)
     assert played == ["harvest", "discuss_1", "discuss_2", "agree", "reflect"]
-    assert len(lake.month_record["conversation"]) == 3  # report + 2 utterances
+    assert len(lake.state.month_record["conversation"]) == 3  # report + 2 utterances
 
 
 def test_agreed_limit_is_remembered_for_two_months() -> None:
     lake = build(agents=2, months=6)
     line = "The community agreed on a maximum limit of 7 tons of fish per person."
     _, rec = play_month(lake, 0, {"fisher_1": 5, "fisher_2": 5})
-    agree = [f for t, f in rec.events if t is OutcomeEvent and f["phase"] == "agree"]
+    agree = [f for t, f in rec.events if t == "OutcomeEvent" and f["phase"] == "agree"]
     assert agree == [{"phase": "agree", "data": {"month": 1, "agreed": True, "limit": 7}}]
     seen = []
     for tick in (1, 2, 3):
-        obs = lake.observe("fisher_1", tick, lake.phases(tick)[0])
+        obs = lake.phases(tick)[0].observation("fisher_1", tick)
         assert obs is not None
         seen.append(obs.text.count(line))
         play_month(lake, tick, {"fisher_1": 5, "fisher_2": 5})
@@ -218,9 +213,9 @@ def test_collapse_month_still_holds_its_discussion_then_the_run_ends() -> None:
     assert played[0] == "harvest"
     assert "discuss_1" in played
     assert played[-1] == "reflect"
-    assert lake.collapsed
+    assert lake.state.collapsed
     assert lake.is_over()
-    harvest = [f["data"] for t, f in rec.events if t is OutcomeEvent and f["phase"] == "harvest"]
+    harvest = [f["data"] for t, f in rec.events if t == "OutcomeEvent" and f["phase"] == "harvest"]
     assert harvest[0]["collapsed"]
     assert harvest[0]["stock_after"] == 0
 
@@ -229,17 +224,13 @@ def test_without_communication_nobody_learns_the_others_catches() -> None:
     lake = build(agents=3, communication=False)
     phases = lake.phases(0)
     assert [p.name for p in phases] == ["harvest", "reflect"]
-    percepts = lake.resolve(
-        0,
-        phases[0],
-        take(lake, phases[0], {"fisher_1": 4, "fisher_2": 9, "fisher_3": 1}),
-        np.random.default_rng(0),
-        ListRecorder(),
+    percepts = phases[0].resolve_actions(
+        take(lake, phases[0], {"fisher_1": 4, "fisher_2": 9, "fisher_3": 1}), RecordingContext()
     )
     assert [p.text for p in percepts["fisher_1"]] == [
         "John wanted to catch 4 tons of fish, and caught 4 tons."  # env.py 10-13
     ]
-    obs = lake.observe("fisher_1", 0, phases[1])
+    obs = phases[1].observation("fisher_1", 0)
     assert obs is not None
     assert "Kate" not in obs.text
     assert "Jack" not in obs.text
@@ -250,9 +241,9 @@ def test_newcomer_threshold_divides_by_the_initial_four() -> None:
     lake = build(agents=4, months=6, newcomer={"join_month": 2})
     play_month(lake, 0, dict.fromkeys(lake.ids, 5))
     assert len(lake.ids) == 5  # Luke has joined
-    obs = lake.observe("fisher_5", 1, lake.phases(1)[0])
+    obs = lake.phases(1)[0].observation("fisher_5", 1)
     assert obs is not None
-    stock = lake.stock
+    stock = lake.state.stock
     assert obs.fields["threshold"] == (stock // 2) // 4
 
 
@@ -332,3 +323,35 @@ def test_a_snapshot_from_before_the_protocol_option_resumes_under_societas() -> 
     lake.restore(state)
     assert lake.config.protocol == "societas"
     assert [p.name for p in lake.phases(0)] == ["harvest", "discuss_1", "discuss_2", "reflect"]
+
+
+def test_a_snapshot_from_before_the_kit_restores() -> None:
+    lake = build(agents=3, months=4)
+    play_month(lake, 0, {"fisher_1": 4, "fisher_2": 9, "fisher_3": 1}, speeches=2)
+    s = lake.state
+    old = {  # what the world stored before its port to the scenario kit
+        **s.model_dump(mode="json"),
+        "config": lake.config.model_dump(mode="json"),
+        "members": list(lake.members),
+        "names": {a: lake.name_of(a) for a in lake.members},
+        "removed": [],
+    }
+    again = build(agents=3, months=4)
+    again.restore(old)
+    assert again.snapshot() == lake.snapshot()
+    assert again.rules_text == lake.rules_text
+    assert again.phases(1)[0].observation("fisher_2", 1) == lake.phases(1)[0].observation(
+        "fisher_2", 1
+    )
+
+
+def test_personas_set_names_and_dispositions() -> None:
+    config = CommonsConfig(agents=2, dispositions=["cooperative"])
+    mine = [Persona(id="fisher_2", name="Zoe", attributes={"disposition": "greedy"})]
+    lake, agents = CommonsScenario().build(config, np.random.default_rng(0), mine)
+    assert [p.name for p in agents] == ["John", "Zoe"]
+    assert lake.state.dispositions == {"fisher_1": "cooperative", "fisher_2": "greedy"}
+    bad = [Persona(id="fisher_1", name="X", attributes={"disposition": "kind"})]
+    with pytest.raises(ConfigError) as err:
+        CommonsScenario().build(config, np.random.default_rng(0), bad)
+    assert err.value.field == "fisher_1.attributes.disposition"

@@ -168,7 +168,7 @@ def test_pollution_with_another_capacity_states_units() -> None:
         resource="pollution", capacity=200, initial_stock=200, protocol="societas"
     )
     lake, _ = CommonsScenario().build(config, np.random.default_rng(0))
-    obs = lake.observe("owner_1", 0, lake.phases(0)[0])
+    obs = lake.phases(0)[0].observation("owner_1", 0)
     assert obs is not None
     assert "200 of 200 units unpolluted" in obs.text
     assert "%" not in lake.rules_text
@@ -263,8 +263,8 @@ def test_schema_hint_names_the_framings_field() -> None:
         lake, _ = CommonsScenario().build(config, np.random.default_rng(0))
         hint = schema_hint(lake.phases(0)[0].action_model)
         assert hint.startswith('{"' + FIELD[resource] + '"')
-        fallback = lake.fallback(
-            lake.observe(lake.agent_ids()[0], 0, lake.phases(0)[0]),  # type: ignore[arg-type]
-            lake.phases(0)[0],
-        )
+        harvest = lake.phases(0)[0]
+        observation = harvest.observation(lake.agent_ids()[0], 0)
+        assert observation is not None
+        fallback = harvest.fallback_for(observation)
         assert fallback.model_dump()[FIELD[resource]] == 0

@@ -120,10 +120,6 @@ def test_personas_override_by_id_and_add_agents(tmp_path: Path) -> None:
     spec_file = tmp_path / "pg.yaml"
     spec_file.write_text("scenario: commons\npersonas: players.csv\n", encoding="utf-8")
     spec = load_spec(str(spec_file))
-    with pytest.raises(ConfigError, match="scenario kit"):
-        prepare_run(
-            spec.scenario, spec.config, spec.options, tmp_path / "legacy", personas=spec.personas
-        )
     personas = spec.personas
     assert [p.id for p in personas] == ["player_1", "player_9"]
     assert personas[0].traits == ("generous", "patient")

@@ -19,7 +19,7 @@ __all__ = ["RecordingContext"]
 
 class RecordingContext:
     """A ``PhaseContext`` without a store: events as ``(class name, fields)``, metrics by
-    name. ``at(tick)`` moves it to another tick (and returns it, for one-liners)."""
+    name. ``at(tick, rng)`` moves it to another tick (and RNG; returns it, for one-liners)."""
 
     def __init__(self, tick: int = 0, rng: np.random.Generator | None = None) -> None:
         self.tick = tick
@@ -34,8 +34,10 @@ class RecordingContext:
     def metric(self, name: str, value: float) -> None:
         self.metrics[name] = float(value)
 
-    def at(self, tick: int) -> RecordingContext:
+    def at(self, tick: int, rng: np.random.Generator | None = None) -> RecordingContext:
         self.tick = tick
+        if rng is not None:
+            self.rng = rng
         return self
 
     def kinds(self) -> list[str]:
