@@ -3,22 +3,37 @@
 Time runs in simulation seconds from 08:00 of day 0, ``seconds_per_tick`` a tick. ``facts``
 tell one agent something at a given tick (a percept); ``alarms`` put an alarm in every
 observation of a tick. Not a registered scenario: the tests hand the class to the engine.
+Written on the scenario kit, as an outside plugin would be.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from functools import partial
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from societas.kit import (
+    Action,
+    MessageEvent,
+    Observation,
+    Percept,
+    Persona,
+    Phase,
+    PhaseContext,
+    RunData,
+    Scenario,
+    State,
+    World,
+)
 from societas.mind.generative import MindConfig
 from societas.mind.planning import clock
 from societas.mind.scripted import with_cognition
-from societas.typing import Action, Event, LLMRequest, MessageEvent, Observation, Persona
-from societas.typing.scenario import Percept, PhaseSpec, Recorder, ScriptedPolicy
+from societas.typing import LLMRequest
+from societas.typing.scenario import ScriptedPolicy
 
 NAMES = ("Ada", "Ben", "Cai", "Dee")
 
@@ -47,21 +62,25 @@ class VillageConfig(BaseModel):
     alarms: dict[int, str] = Field(default_factory=dict)
 
 
-ACT = PhaseSpec(name="act", action_model=Act, instruction="Choose what to do.")
-TALK = PhaseSpec(name="talk_1", action_model=Speak, instruction="Say something short.")
+ACT = Phase(name="act", action_model=Act, instruction="Choose what to do.")
+TALK = Phase(name="talk_1", action_model=Speak, instruction="Say something short.")
 
 
-class Village:
+class Square(State):
+    done: int = 0  # ticks completed
+
+
+class Village(World[VillageConfig, Square]):
     rules_text = "You live in a small village. Each turn you work, rest, or talk."
 
-    def __init__(self, config: VillageConfig) -> None:
-        self.config = config
-        self.ids = [f"a{i}" for i in range(config.agents)]
-        self.names = dict(zip(self.ids, NAMES, strict=False))
-        self.done = 0
-
-    def agent_ids(self) -> Sequence[str]:
-        return self.ids
+    def setup(self, rng: np.random.Generator) -> None:
+        act, talk = Act(choice="rest"), Speak(message="")
+        observe, resolve = partial(self.observe, ACT.name), self.acted
+        self.act = ACT.model_copy(update={"observe": observe, "resolve": resolve, "fallback": act})
+        observe, resolve = partial(self.observe, TALK.name), self.talked
+        self.talk = TALK.model_copy(
+            update={"observe": observe, "resolve": resolve, "fallback": talk}
+        )
 
     def num_ticks(self) -> int:
         return self.config.ticks
@@ -69,11 +88,11 @@ class Village:
     def sim_time(self, tick: int) -> float:
         return 8 * 3600.0 + tick * self.config.seconds_per_tick
 
-    def phases(self, tick: int) -> Sequence[PhaseSpec]:
-        return (ACT, TALK)
+    def phases(self, tick: int) -> Sequence[Phase]:
+        return (self.act, self.talk)
 
-    def observe(self, agent_id: str, tick: int, phase: PhaseSpec) -> Observation | None:
-        others = [self.names[a] for a in self.ids if a != agent_id]
+    def observe(self, phase: str, agent_id: str, tick: int) -> Observation:
+        others = [self.name_of(a) for a in self.members if a != agent_id]
         text = f"It is {clock(self.sim_time(tick))} at the village square."
         if others:
             text += " Here with you: " + ", ".join(others) + "."
@@ -83,49 +102,37 @@ class Village:
         return Observation(
             agent_id=agent_id,
             tick=tick,
-            phase=phase.name,
+            phase=phase,
             text=text,
             fields={"present": others, "topic": "the harvest"},
         )
 
-    def fallback(self, observation: Observation, phase: PhaseSpec) -> Action:
-        return Act(choice="rest") if phase.name == "act" else Speak(message="")
-
-    def resolve(
-        self,
-        tick: int,
-        phase: PhaseSpec,
-        actions: Mapping[str, Action],
-        rng: np.random.Generator,
-        recorder: Recorder,
-    ) -> Mapping[str, Sequence[Percept]]:
-        out: dict[str, list[Percept]] = {a: [] for a in self.ids}
+    def hear(self, actions: Mapping[str, Action], ctx: PhaseContext) -> dict[str, list[Percept]]:
+        out: dict[str, list[Percept]] = {a: [] for a in self.members}
         for agent_id, action in actions.items():
-            name = self.names[agent_id]
+            name = self.name_of(agent_id)
             if isinstance(action, Speak) and action.message:
-                recorder.emit(MessageEvent, actor=agent_id, phase=phase.name, text=action.message)
-                for other in self.ids:
+                ctx.emit(MessageEvent, actor=agent_id, phase=TALK.name, text=action.message)
+                for other in self.members:
                     if other != agent_id:
                         out[other].append(Percept(text=f"{name} said: {action.message}"))
             elif isinstance(action, Act):
-                for other in self.ids:
+                for other in self.members:
                     if other != agent_id:
                         out[other].append(Percept(text=f"{name} chose to {action.choice}."))
-        fact = self.config.facts.get(tick)
-        if fact and phase.name == "act":
-            out[self.ids[0]].append(Percept(text=fact, kind="news", importance=8.0))
-        if phase.name == TALK.name:
-            self.done = tick + 1
         return out
 
-    def is_over(self) -> bool:
-        return False
+    def acted(self, actions: Mapping[str, Action], ctx: PhaseContext) -> dict[str, list[Percept]]:
+        out = self.hear(actions, ctx)
+        fact = self.config.facts.get(ctx.tick)
+        if fact:
+            out[self.members[0]].append(Percept(text=fact, kind="news", importance=8.0))
+        return out
 
-    def snapshot(self) -> dict[str, Any]:
-        return {"done": self.done}
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        self.done = int(state["done"])
+    def talked(self, actions: Mapping[str, Action], ctx: PhaseContext) -> dict[str, list[Percept]]:
+        out = self.hear(actions, ctx)
+        self.state.done = ctx.tick + 1
+        return out
 
 
 def village_policy(request: LLMRequest, rng: np.random.Generator) -> str:
@@ -137,27 +144,23 @@ def village_policy(request: LLMRequest, rng: np.random.Generator) -> str:
     return json.dumps({})
 
 
-class VillageScenario:
-    name: ClassVar[str] = "village"
-    config_model: ClassVar[type[BaseModel]] = VillageConfig
+class VillageScenario(Scenario[VillageConfig]):
+    name = "village"
+    world = Village
 
-    def build(self, config: BaseModel, rng: np.random.Generator) -> tuple[Village, list[Persona]]:
-        assert isinstance(config, VillageConfig)
-        world = Village(config)
-        personas = [
-            Persona(id=aid, name=world.names[aid], goals=("work hard", "keep the peace"))
-            for aid in world.ids
+    def personas(self, config: VillageConfig, rng: np.random.Generator) -> list[Persona]:
+        return [
+            Persona(id=f"a{i}", name=NAMES[i], goals=("work hard", "keep the peace"))
+            for i in range(config.agents)
         ]
-        return world, personas
 
-    def scripted_policy(self, config: BaseModel) -> ScriptedPolicy:
+    def scripted_policy(self, config: VillageConfig) -> ScriptedPolicy:
         return with_cognition(village_policy)
 
-    def metrics(self, config: BaseModel, events: Sequence[Event]) -> dict[str, float]:
-        return {"actions": float(sum(1 for e in events if e.kind == "action"))}
+    def metrics(self, config: VillageConfig, run: RunData) -> dict[str, float]:
+        return {"actions": float(sum(1 for e in run.events if e.kind == "action"))}
 
-    def mind_config(self, config: BaseModel) -> MindConfig | None:
-        assert isinstance(config, VillageConfig)
+    def mind_config(self, config: VillageConfig) -> MindConfig | None:
         if not config.generative:
             return None
         return MindConfig.model_validate(

@@ -12,21 +12,24 @@ import numpy as np
 import pytest
 
 from societas.engine import RunOptions, Simulation
+from societas.kit import (
+    Action,
+    ConfigError,
+    GroupQuery,
+    Observation,
+    Percept,
+    Persona,
+    Phase,
+    PhaseContext,
+    Scenario,
+    State,
+    World,
+)
 from societas.llm import Gateway, ScriptedModel, build_stack
 from societas.mind import Mind
 from societas.population import PopulationState, archetypes, rng
 from societas.store import RunStore
-from societas.typing import (
-    Action,
-    ConfigError,
-    GroupQuery,
-    LLMRequest,
-    Observation,
-    Persona,
-    PopulationStepEvent,
-    Sampling,
-)
-from societas.typing.scenario import Percept, PhaseSpec, Recorder
+from societas.typing import LLMRequest, PopulationStepEvent, Sampling
 
 CROWD = 1000
 
@@ -36,16 +39,18 @@ class Vote(Action):
     choice: Literal["a", "b"]
 
 
-VOTE = PhaseSpec(name="vote", action_model=Vote, instruction="Vote for a or b.", mode="groups")
-TALK = PhaseSpec(name="talk", action_model=Vote, instruction="Say a or b.")
+VOTE = Phase(name="vote", action_model=Vote, instruction="Vote for a or b.", mode="groups")
+TALK = Phase(name="talk", action_model=Vote, instruction="Say a or b.")
 
 
-class Town:
+class Town(World[RunOptions, State]):
     """Two focal agents with minds, a crowd of 1,000 in three archetypes (by party)."""
 
     rules_text = "A town votes every day."
 
     def __init__(self, *, stable: bool, bad_group: str | None = None) -> None:
+        focal = [Persona(id=a, name=a) for a in ("f1", "f2")]
+        super().__init__(RunOptions(), focal, np.random.default_rng(0))
         self.stable = stable
         self.bad_group = bad_group
         party = (np.arange(CROWD) % 3).astype(np.int8)
@@ -53,28 +58,23 @@ class Town:
             {"party": party, "vote_a": np.zeros(CROWD, dtype=bool)},
             labels={"party": ["red", "green", "blue"]},
         )
-        self.focal = ["f1", "f2"]
         self.tallies: list[int] = []
-
-    def agent_ids(self) -> Sequence[str]:
-        return self.focal
+        a = Vote(choice="a")
+        rules = {"groups": self.groups, "resolve": self.resolve_groups, "fallback": a}
+        self.vote = VOTE.model_copy(update=rules)
+        rules = {"observe": self.observe, "resolve": self.resolve, "fallback": a}
+        self.talk = TALK.model_copy(update=rules)
 
     def num_ticks(self) -> int:
         return 3
 
-    def sim_time(self, tick: int) -> float:
-        return float(tick)
+    def phases(self, tick: int) -> Sequence[Phase]:
+        return [self.vote, self.talk]
 
-    def phases(self, tick: int) -> Sequence[PhaseSpec]:
-        return [VOTE, TALK]
+    def observe(self, agent_id: str, tick: int) -> Observation:
+        return Observation(agent_id=agent_id, tick=tick, phase=TALK.name, text="Speak.")
 
-    def observe(self, agent_id: str, tick: int, phase: PhaseSpec) -> Observation | None:
-        return Observation(agent_id=agent_id, tick=tick, phase=phase.name, text="Speak.")
-
-    def fallback(self, observation: Observation, phase: PhaseSpec) -> Action:
-        return Vote(choice="a")
-
-    def groups(self, tick: int, phase: PhaseSpec) -> Sequence[GroupQuery]:
+    def groups(self, tick: int) -> Sequence[GroupQuery]:
         arch = archetypes(self.crowd, ["party"])
         news = "Nothing changed." if self.stable else f"Day {tick}: {sum(self.tallies)} votes."
         queries = []
@@ -87,19 +87,15 @@ class Town:
                     key=key,
                     size=size,
                     persona_text=f"Voters of {key}.",
-                    observation=Observation(agent_id=key, tick=tick, phase=phase.name, text=text),
+                    observation=Observation(agent_id=key, tick=tick, phase=VOTE.name, text=text),
                 )
             )
         return queries
 
     def resolve_groups(
-        self,
-        tick: int,
-        phase: PhaseSpec,
-        answers: Mapping[str, Action],
-        rng_: np.random.Generator,
-        recorder: Recorder,
-    ) -> Mapping[str, Sequence[Percept]]:
+        self, answers: Mapping[str, Action], ctx: PhaseContext
+    ) -> dict[str, list[Percept]]:
+        tick = ctx.tick
         arch = archetypes(self.crowd, ["party"])
         says_a = np.array([isinstance(answers[k], Vote) and answers[k].choice == "a"
                            for k in arch.keys])  # fmt: skip
@@ -108,22 +104,12 @@ class Town:
         vote_a = np.where(follow, says_a[arch.group], ~says_a[arch.group])
         self.crowd["vote_a"] = vote_a
         self.tallies.append(int(vote_a.sum()))
-        recorder.emit(PopulationStepEvent, phase=phase.name, counts={"a": int(vote_a.sum())})
+        ctx.emit(PopulationStepEvent, phase=VOTE.name, counts={"a": int(vote_a.sum())})
         return {aid: [Percept(text=f"The crowd gave a {int(vote_a.sum())} votes.")]
-                for aid in self.focal}  # fmt: skip
+                for aid in self.members}  # fmt: skip
 
-    def resolve(
-        self,
-        tick: int,
-        phase: PhaseSpec,
-        actions: Mapping[str, Action],
-        rng_: np.random.Generator,
-        recorder: Recorder,
-    ) -> Mapping[str, Sequence[Percept]]:
-        return {}
-
-    def is_over(self) -> bool:
-        return False
+    def resolve(self, actions: Mapping[str, Action], ctx: PhaseContext) -> None:
+        return None
 
     def snapshot(self) -> dict[str, Any]:
         return {"crowd": self.crowd.snapshot(), "tallies": self.tallies}
@@ -141,12 +127,8 @@ def policy(request: LLMRequest, gen: np.random.Generator) -> str:
     return json.dumps({"choice": "a"})
 
 
-class TownScenario:
+class TownScenario(Scenario[RunOptions]):  # any pydantic model does for the config
     name = "town-test"
-    config_model = RunOptions  # any pydantic model does for these tests
-
-    def metrics(self, config: Any, events: Any) -> dict[str, float]:
-        return {}
 
 
 def build(tmp_path: Path, world: Any) -> tuple[Simulation, ScriptedModel]:
@@ -166,7 +148,7 @@ def build(tmp_path: Path, world: Any) -> tuple[Simulation, ScriptedModel]:
     )
     minds = {aid: Mind(Persona(id=aid, name=aid), sampling=Sampling()) for aid in ("f1", "f2")}
     sim = Simulation(
-        scenario=TownScenario(),  # type: ignore[arg-type]
+        scenario=TownScenario(),
         config=RunOptions(),
         world=world,
         minds=minds,
@@ -224,14 +206,14 @@ def test_a_stable_world_reuses_group_answers_without_new_calls(tmp_path: Path) -
 def test_group_requests_do_not_depend_on_the_tick(tmp_path: Path) -> None:
     town = Town(stable=True)
     sim, _ = build(tmp_path, town)
-    q0 = town.groups(0, VOTE)[0]
-    q2 = town.groups(2, VOTE)[0]
+    q0 = town.groups(0)[0]
+    q2 = town.groups(2)[0]
     r0, r2 = sim._group_request(q0, VOTE), sim._group_request(q2, VOTE)
     assert r0.cache_key("m") == r2.cache_key("m")
     assert r0.messages[0].content.endswith("Voters of party=red.")
     assert "Vote for a or b." in r0.messages[1].content
     assert '"choice"' in r0.messages[1].content
-    changed = Town(stable=False).groups(1, VOTE)[0]
+    changed = Town(stable=False).groups(1)[0]
     assert sim._group_request(changed, VOTE).seed != r0.seed
 
 
@@ -259,9 +241,8 @@ def test_an_invalid_group_answer_falls_back_and_is_not_reused(tmp_path: Path) ->
 
 
 def test_a_groups_phase_needs_a_world_with_groups(tmp_path: Path) -> None:
-    class NoGroups(Town):
-        groups = None  # type: ignore[assignment]
-
-    sim, _ = build(tmp_path, NoGroups(stable=True))
-    with pytest.raises(ConfigError, match="groups\\(\\) and resolve_groups\\(\\)"):
+    town = Town(stable=True)
+    town.vote = town.vote.model_copy(update={"groups": None})
+    sim, _ = build(tmp_path, town)
+    with pytest.raises(ConfigError, match="a groups\\(tick\\) rule"):
         asyncio.run(sim.step(0))

@@ -16,9 +16,7 @@ from societas.analysis.compare import first_difference
 from societas.analysis.interview import prepare_interview
 from societas.engine import RunInterrupted, RunOptions, prepare_resume, prepare_run, run_sync
 from societas.engine.figures import RUN_FIGURES
-from societas.engine.legacy import adapt
 from societas.scenarios import get_scenario, load_spec
-from societas.scenarios.commons import CommonsConfig, CommonsScenario
 from societas.store import RunStore
 from societas.typing import ConfigError, LLMRequest, Persona
 
@@ -191,16 +189,36 @@ def test_interventions_change_settings_and_membership_of_a_kit_world(tmp_path: P
     assert err.value.field == "set.rounds"
 
 
-def test_old_style_scenarios_are_adapted_and_names_are_checked() -> None:
-    scenario = adapt(CommonsScenario())
-    assert scenario.name == "commons"
-    assert adapt(scenario) is scenario
-    world, _ = scenario.build(CommonsConfig(), np.random.default_rng(0))
-    harvest = world.phases(0)[0]
-    assert harvest.observe is not None
-    assert harvest.resolve is not None
-    assert world.phases(0)[0] is harvest  # the adapted phase is built once
+class _EntryPoint:
+    value = "plugin:Old"
+
+    def __init__(self, factory: Any) -> None:
+        self.factory = factory
+
+    def load(self) -> Any:
+        return self.factory
+
+
+def test_a_registered_scenario_must_be_written_on_the_kit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert get_scenario("commons").name == "commons"
+
+    class Old:  # a scenario written before the kit: no mind_config, no report_plots
+        name = "old"
+        config_model = PG.PublicGoodsConfig
+
+        def build(self, config: Any, rng: Any) -> Any:
+            raise AssertionError("never built")
+
+        def metrics(self, config: Any, events: Any) -> dict[str, float]:
+            return {}
+
+    entries = {"old": _EntryPoint(Old)}
+    monkeypatch.setattr("societas.scenarios.registry._entry_points", lambda: entries)
+    with pytest.raises(ConfigError, match="scenario kit") as err:
+        get_scenario("old")
+    assert err.value.field == "scenario"
 
 
 def test_unknown_settings_are_refused_even_when_the_config_model_ignores_them(

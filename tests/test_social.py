@@ -21,10 +21,12 @@ from societas.scenarios.social.metrics import cascade_table, seed_records
 from societas.scenarios.social.posts import PostTable
 from societas.scenarios.social.recommender import build_pool, get_recommender, rank
 from societas.store import RunStore
+from societas.testing.context import RecordingContext
 from societas.typing import (
     ConfigError,
     GroupDecisionEvent,
     LLMCall,
+    Persona,
     PopulationStepEvent,
     TickCompleted,
     WorldState,
@@ -32,15 +34,6 @@ from societas.typing import (
 
 OASIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "oasis"
 OASIS_USERS = OASIS / "False_Business_0.csv"
-
-
-class ListRecorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[type, dict[str, Any]]] = []
-
-    def emit(self, event_type: type, /, **fields: Any) -> int:
-        self.events.append((event_type, fields))
-        return len(self.events) - 1
 
 
 def run(tmp_path: Path, name: str, seed: int = 0, **settings: Any) -> RunStore:
@@ -252,13 +245,13 @@ def test_same_seed_same_events(tmp_path: Path) -> None:
 
 
 def _tick_records(world: Any, ticks: int) -> list[Any]:
-    rec = ListRecorder()
+    rec = RecordingContext()
     phase = world.phases(0)[-1]
     for tick in range(ticks):
-        queries = world.groups(tick, phase)
+        queries = phase.groups(tick)
         answers = {q.key: _mix(q.observation.fields) for q in queries}
-        world.resolve_groups(tick, phase, answers, np.random.default_rng(0), rec)
-    return [f for t, f in rec.events if t is PopulationStepEvent or t is WorldState]
+        phase.resolve_actions(answers, rec.at(tick))
+    return [f for t, f in rec.events if t in ("PopulationStepEvent", "WorldState")]
 
 
 def _mix(fields: dict[str, Any]) -> Any:
@@ -326,3 +319,15 @@ def test_validation_simulates_real_cascades_and_prints_the_comparison(
     assert "KS statistic (size)" in out
     assert "KS statistic (depth)" in out
     assert "true vs false" in out
+
+
+def test_personas_rewrite_users_with_minds_by_id() -> None:
+    config = SocialConfig(agents=30, mode="agents", ticks=1)
+    mine = [Persona(id="user_3", name="Ada", backstory="A fact checker.")]
+    world, agents = SocialScenario().build(config, np.random.default_rng(0), mine)
+    assert [p.id for p in agents] == [f"user_{i}" for i in range(30)]
+    assert agents[3].name == "Ada"
+    assert world.name_of("user_3") == "Ada"
+    with pytest.raises(ConfigError) as err:
+        SocialScenario().build(config, np.random.default_rng(0), [Persona(id="zed", name="Z")])
+    assert err.value.field == "id"

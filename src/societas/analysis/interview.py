@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from societas.engine.legacy import adapt
 from societas.engine.options import RunOptions
 from societas.llm import BackendOptions, Gateway, build_stack, create_backend
 from societas.llm.registry import parse_spec
@@ -82,7 +81,7 @@ def prepare_interview(
         )
         raise ConfigError("--tick", "tick", expected, at if tick is not None else None)
     _, _, state = snap
-    found = adapt(scenario) if scenario is not None else get_scenario(str(info["scenario"]))
+    found = scenario if scenario is not None else get_scenario(str(info["scenario"]))
     config = found.config_model.model_validate(info["config"]["scenario"])
     options = RunOptions.model_validate(info["config"]["run"])
     stored = [Persona.model_validate(p) for p in info["config"].get("personas", [])]

@@ -19,7 +19,6 @@ from pydantic import BaseModel
 
 from societas import __version__
 from societas.engine.health import check_model_servers, preflight_record, server_key
-from societas.engine.legacy import adapt
 from societas.engine.options import ModelRoute, RunOptions
 from societas.engine.simulation import Progress, RunInterrupted, Simulation
 from societas.llm import BackendOptions, Gateway, ResponseCache, build_stack, create_backend
@@ -391,7 +390,7 @@ def _restore_password(options: RunOptions) -> RunOptions:
 
 @_writer("run")
 def prepare_run(
-    scenario: Scenario | Any,
+    scenario: Scenario,
     config: BaseModel,
     options: RunOptions,
     out: Path,
@@ -403,7 +402,6 @@ def prepare_run(
     """Create the run directory and store, record ``run_started``; nothing is sent yet.
     ``personas`` (a scenario file's ``personas:``) override the scenario's by id and add
     agents."""
-    scenario = adapt(scenario)
     if (out / "run.db").exists():
         raise ConfigError(
             "--out",
@@ -474,7 +472,7 @@ def prepare_run(
 @_writer("resume")
 def prepare_resume(
     out: Path,
-    scenario: Scenario | Any,
+    scenario: Scenario,
     *,
     model: str | None = None,
     api_key: str | None = None,
@@ -483,7 +481,6 @@ def prepare_resume(
     """Reopen a run at the tick after its last committed snapshot; a damaged store (any
     problem ``societas check`` finds, or a snapshot that does not restore) is a
     ``StoreError`` before anything is written."""
-    scenario = adapt(scenario)
     problems = check_store(out)
     if problems:
         raise StoreError(

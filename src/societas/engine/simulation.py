@@ -25,7 +25,6 @@ from societas.engine.health import (
     fallback_outcome,
     run_fallbacks,
 )
-from societas.engine.legacy import adapt, adapt_world
 from societas.engine.protocol import Intervention, Survey, answer_model
 from societas.engine.recorder import TickRecorder
 from societas.llm.gateway import Decision, Gateway
@@ -84,9 +83,9 @@ class Simulation:
     def __init__(
         self,
         *,
-        scenario: Scenario | Any,
+        scenario: Scenario,
         config: BaseModel,
-        world: World | Any,
+        world: World,
         minds: Mapping[str, Mind],
         gateway: Gateway,
         store: RunStore,
@@ -105,9 +104,9 @@ class Simulation:
         # fallbacks fail it.
         self.outage = outage
         self.max_fallback_rate = max_fallback_rate
-        self.scenario = adapt(scenario)
+        self.scenario = scenario
         self.config = config
-        self.world = adapt_world(world)
+        self.world = world
         self.minds = dict(minds)
         self.gateway = gateway
         self.store = store

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from societas.engine.legacy import adapt
 from societas.typing import ConfigError
 from societas.typing.scenario import Scenario
 
@@ -27,8 +26,15 @@ def get_scenario(name: str, source: str = "SCENARIO") -> Scenario:
         raise ConfigError(
             source, "scenario", f"a registered scenario ({', '.join(sorted(eps)) or 'none'})", name
         )
-    factory = eps[name].load()
-    scenario = adapt(factory())
+    scenario = eps[name].load()()
+    if not isinstance(scenario, Scenario):
+        raise ConfigError(
+            f"entry point {eps[name].value}",
+            "scenario",
+            "a scenario written on the scenario kit (a societas.kit.Scenario subclass; see "
+            "docs/writing-a-scenario.md)",
+            type(scenario).__name__,
+        )
     if scenario.name != name:
         raise ConfigError(
             f"entry point {eps[name].value}",

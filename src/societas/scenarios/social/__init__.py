@@ -4,11 +4,10 @@ S3-style emotion and attitude states (Gao et al. 2023); see docs/scenarios/socia
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
 
 import numpy as np
-from pydantic import BaseModel
 
+from societas.kit import ConfigError, Persona, RunData, Scenario, merge_personas
 from societas.population.sampling import sample_population
 from societas.population.state import PopulationState
 from societas.scenarios.social.config import (
@@ -23,16 +22,9 @@ from societas.scenarios.social.graph import FollowGraph, load_oasis_users, scale
 from societas.scenarios.social.metrics import social_metrics
 from societas.scenarios.social.scripted import social_policy
 from societas.scenarios.social.world import SocialWorld, user_id
-from societas.typing import Event, Persona
 from societas.typing.scenario import ScriptedPolicy
 
 __all__ = ["SeedPost", "SocialConfig", "SocialScenario", "SocialWorld", "build_population"]
-
-
-def _config(config: BaseModel) -> SocialConfig:
-    if not isinstance(config, SocialConfig):
-        raise TypeError(f"social expects a SocialConfig, got {type(config).__name__}")
-    return config
 
 
 def build_population(config: SocialConfig, n: int, seed: int) -> PopulationState:
@@ -57,14 +49,16 @@ def build_population(config: SocialConfig, n: int, seed: int) -> PopulationState
     return sample_population(spec, seed=seed, source="social", field="personas")
 
 
-class SocialScenario:
-    name: ClassVar[str] = "social"
-    config_model: ClassVar[type[BaseModel]] = SocialConfig
+class SocialScenario(Scenario[SocialConfig]):
+    name = "social"
+    world = SocialWorld
 
     def build(
-        self, config: BaseModel, rng: np.random.Generator
+        self, config: SocialConfig, rng: np.random.Generator, personas: Sequence[Persona] = ()
     ) -> tuple[SocialWorld, list[Persona]]:
-        c = _config(config)
+        """The graph, the population and the users with full minds (all in ``agents`` mode,
+        ``focal_agents`` in ``archetype`` mode); ``personas`` rewrite those users by id."""
+        c = config
         seed = int(rng.integers(0, 2**31 - 1))
         names: list[str] | None = None
         descriptions: list[str] | None = None
@@ -81,17 +75,14 @@ class SocialScenario:
         else:
             k = min(c.focal_agents, n)
             focal = np.sort(rng.choice(n, size=k, replace=False)).astype(np.int64)
-        world = SocialWorld(
-            c, seed=seed, population=population, graph=graph, focal=focal, names=names
-        )
         labels = population.labels
-        personas = []
+        minds = []
         for u in focal.tolist():
             attrs: dict[str, str | int | float | bool] = {
                 k: labels[k][int(population[k][u])] for k in ("age", "interest", "leaning")
             }
             attrs["activity"] = labels["activity"][int(population["activity"][u])]
-            personas.append(
+            minds.append(
                 Persona(
                     id=user_id(u),
                     name=names[u][:200] if names and names[u].strip() else f"User {u}",
@@ -102,10 +93,23 @@ class SocialScenario:
                     attributes=attrs,
                 )
             )
-        return world, personas
+        known = {p.id for p in minds}
+        strangers = [p.id for p in personas if p.id not in known]
+        if strangers:
+            raise ConfigError(
+                "personas",
+                "id",
+                f"a user with a full mind in this run ({', '.join(sorted(known)[:3])}, ...)",
+                strangers[0],
+            )
+        agents = merge_personas(minds, personas)
+        world = SocialWorld(
+            c, agents, rng, seed=seed, population=population, graph=graph, focal=focal, names=names
+        )
+        return world, agents
 
-    def scripted_policy(self, config: BaseModel) -> ScriptedPolicy:
+    def scripted_policy(self, config: SocialConfig) -> ScriptedPolicy:
         return social_policy
 
-    def metrics(self, config: BaseModel, events: Sequence[Event]) -> dict[str, float]:
-        return social_metrics(_config(config), events)
+    def metrics(self, config: SocialConfig, run: RunData) -> dict[str, float]:
+        return social_metrics(config, run.events)

@@ -22,12 +22,27 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import ValidationError
 
+from societas.kit import (
+    Action,
+    ConfigError,
+    GroupQuery,
+    Observation,
+    OutcomeEvent,
+    Percept,
+    Persona,
+    Phase,
+    PhaseContext,
+    State,
+    World,
+)
+from societas.kit import WorldState as WorldStateEvent
 from societas.population import rng as crng
 from societas.population.executor import Executor, LocalExecutor
 from societas.population.state import PopulationState, decode_array, encode_array
@@ -61,9 +76,7 @@ from societas.scenarios.social.dynamics import (
 from societas.scenarios.social.graph import FollowGraph, unique_inverse, unique_sorted
 from societas.scenarios.social.posts import PostTable
 from societas.scenarios.social.recommender import build_pool, get_recommender, rank
-from societas.typing import Action, ConfigError, Observation, OutcomeEvent, PopulationStepEvent
-from societas.typing import WorldState as WorldStateEvent
-from societas.typing.scenario import GroupQuery, Percept, PhaseSpec, Recorder
+from societas.typing import PopulationStepEvent
 
 __all__ = ["SocialWorld", "user_id"]
 
@@ -103,12 +116,17 @@ class _Prep:
     counts: dict[str, int]
 
 
-class SocialWorld:
+class SocialWorld(World[SocialConfig, State]):
+    """The platform; its state is arrays (in the run's executor) and snapshots itself."""
+
     keep_snapshots = 2  # the arrays are large: keep the last two snapshots only
+    uses_executor = True
 
     def __init__(
         self,
         config: SocialConfig,
+        personas: Sequence[Persona],
+        rng: np.random.Generator,
         *,
         seed: int,
         population: PopulationState,
@@ -116,7 +134,7 @@ class SocialWorld:
         focal: I64,
         names: Sequence[str] | None = None,
     ) -> None:
-        self.config = config
+        super().__init__(config, personas, rng)
         self.seed = int(seed)
         self.population = population
         self.graph = graph
@@ -147,15 +165,32 @@ class SocialWorld:
         size = min(config.attitude_sample, self.n)
         pick = np.random.default_rng(self.seed + 7).choice(self.n, size=size, replace=False)
         self.sample = np.sort(pick.astype(np.int64))
+        self._groups: tuple[I64, I64, I64] = (np.zeros(0, np.int64),) * 3
         self.rules_text = self._rules()
-        self.crowd_phase = PhaseSpec(
-            name="act",
-            action_model=GroupMix if config.mode == "archetype" else SocialAction,
-            instruction=GROUP_INSTRUCTION if config.mode == "archetype" else AGENT_INSTRUCTION,
-            mode="groups" if config.mode == "archetype" else "agents",
-        )
-        self.focal_phase = PhaseSpec(
-            name="act_focal", action_model=SocialAction, instruction=AGENT_INSTRUCTION
+        self.focal_phase = self._agents_phase("act_focal", end_tick=False)
+        if config.mode == "agents":
+            self.crowd_phase = self._agents_phase("act", end_tick=True)
+        else:
+            self.crowd_phase = Phase(
+                name="act",
+                action_model=GroupMix,
+                instruction=GROUP_INSTRUCTION,
+                mode="groups",
+                groups=self._group_queries,
+                resolve=self._resolve_groups,
+                fallback=GroupMix(idle=1),
+            )
+
+    def _agents_phase(self, name: str, *, end_tick: bool) -> Phase:
+        """Users with full minds choose one action each; the crowd's phase (or the only one in
+        ``agents`` mode) ends the tick."""
+        return Phase(
+            name=name,
+            action_model=SocialAction,
+            instruction=AGENT_INSTRUCTION,
+            observe=partial(self._observe, name),
+            resolve=partial(self._resolve_agents, name, end_tick),
+            fallback=SocialAction(action="idle", target=0),
         )
 
     # -- setup -------------------------------------------------------------------------
@@ -194,28 +229,19 @@ class SocialWorld:
             return self._initial
         return self._executor.gather()
 
-    # -- World protocol ----------------------------------------------------------------
-
-    def agent_ids(self) -> Sequence[str]:
-        return [user_id(int(u)) for u in self.focal]
+    # -- the kit's World ---------------------------------------------------------------
 
     def num_ticks(self) -> int:
         return self.config.ticks
 
-    def sim_time(self, tick: int) -> float:
-        return float(tick)
-
-    def is_over(self) -> bool:
-        return False
-
-    def phases(self, tick: int) -> Sequence[PhaseSpec]:
+    def phases(self, tick: int) -> Sequence[Phase]:
         if self.config.mode == "agents":
             return [self.crowd_phase]
         if self.focal.size:
             return [self.focal_phase, self.crowd_phase]
         return [self.crowd_phase]
 
-    def observe(self, agent_id: str, tick: int, phase: PhaseSpec) -> Observation | None:
+    def _observe(self, phase: str, agent_id: str, tick: int) -> Observation | None:
         prep = self._prepare(tick)
         user = int(agent_id.rsplit("_", 1)[1])
         k = int(np.searchsorted(prep.active, user))
@@ -240,7 +266,7 @@ class SocialWorld:
         return Observation(
             agent_id=agent_id,
             tick=tick,
-            phase=phase.name,
+            phase=phase,
             text="\n".join(lines),
             fields={
                 "feed_len": len(items),
@@ -280,11 +306,6 @@ class SocialWorld:
         if self.names is not None:
             return f"@{self.names[user]}"
         return f"@{user_id(user)}"
-
-    def fallback(self, observation: Observation, phase: PhaseSpec) -> Action:
-        if phase.action_model is GroupMix:
-            return GroupMix(idle=1)
-        return SocialAction(action="idle", target=0)
 
     # -- the tick's shared situation ---------------------------------------------------
 
@@ -407,7 +428,7 @@ class SocialWorld:
             self.last_posts[authors, 1:] = self.last_posts[authors, :-1]
         self.last_posts[authors, 0] = ids
 
-    def _flush(self, prep: _Prep, recorder: Recorder) -> None:
+    def _flush(self, prep: _Prep, recorder: PhaseContext) -> None:
         if not prep.pending:
             return
         seeds = [data for _, data in prep.pending]
@@ -430,14 +451,10 @@ class SocialWorld:
 
     # -- focal users (full minds) ------------------------------------------------------
 
-    def resolve(
-        self,
-        tick: int,
-        phase: PhaseSpec,
-        actions: Mapping[str, Action],
-        rng: np.random.Generator,
-        recorder: Recorder,
-    ) -> Mapping[str, Sequence[Percept]]:
+    def _resolve_agents(
+        self, phase: str, end_tick: bool, actions: Mapping[str, Action], recorder: PhaseContext
+    ) -> dict[str, list[Percept]]:
+        tick = recorder.tick
         prep = self._prepare(tick)
         self._flush(prep, recorder)
         users: list[int] = []
@@ -467,11 +484,12 @@ class SocialWorld:
             np.asarray(codes, dtype=np.int64)[order],
             np.asarray(targets, dtype=np.int64)[order],
             np.asarray(texts, dtype=np.int64)[order],
-            phase.name,
+            phase,
             recorder,
+            own_rows=True,
         )
         percepts = self._percepts(columns)
-        if phase is self.crowd_phase:
+        if end_tick:
             self._end_tick(tick, prep, recorder)
         return percepts
 
@@ -535,7 +553,7 @@ class SocialWorld:
             out[name] = names[v]
         return dict(reversed(list(out.items())))
 
-    def groups(self, tick: int, phase: PhaseSpec) -> Sequence[GroupQuery]:
+    def _group_queries(self, tick: int) -> Sequence[GroupQuery]:
         prep = self._prepare(tick)
         rows = self._crowd(prep)
         if rows.size == 0:
@@ -554,7 +572,7 @@ class SocialWorld:
                     key=key,
                     size=int(sizes[g]),
                     persona_text=self._group_persona(attrs),
-                    observation=self._group_observation(tick, phase, key, attrs),
+                    observation=self._group_observation(tick, key, attrs),
                 )
             )
         return queries
@@ -565,9 +583,7 @@ class SocialWorld:
         )
         return f"You speak for a group of platform users ({who})."
 
-    def _group_observation(
-        self, tick: int, phase: PhaseSpec, key: str, attrs: Mapping[str, str]
-    ) -> Observation:
+    def _group_observation(self, tick: int, key: str, attrs: Mapping[str, str]) -> Observation:
         lines = []
         rumour = attrs["rumour"]
         if attrs["feed"] == "empty":
@@ -584,7 +600,7 @@ class SocialWorld:
         return Observation(
             agent_id=f"group:{key}"[:64],
             tick=tick,
-            phase=phase.name,
+            phase="act",
             text=" ".join(lines),
             fields={
                 "rumour": rumour != "none",
@@ -595,17 +611,11 @@ class SocialWorld:
             },
         )
 
-    def resolve_groups(
-        self,
-        tick: int,
-        phase: PhaseSpec,
-        answers: Mapping[str, Action],
-        rng: np.random.Generator,
-        recorder: Recorder,
-    ) -> Mapping[str, Sequence[Percept]]:
+    def _resolve_groups(self, answers: Mapping[str, Action], recorder: PhaseContext) -> None:
+        tick = recorder.tick
         prep = self._prepare(tick)
         self._flush(prep, recorder)
-        uniq, inverse, rows = getattr(self, "_groups", (np.zeros(0, np.int64),) * 3)
+        uniq, inverse, rows = self._groups
         if rows.size:
             weights = np.zeros((uniq.shape[0], len(ACTION_NAMES)), dtype=np.float64)
             texts = np.full(uniq.shape[0], -1, dtype=np.int64)
@@ -619,17 +629,10 @@ class SocialWorld:
             users = prep.active[rows]
             codes = crng.categorical(self.seed, tick, STREAM_ACTION, users, weights[inverse])
             targets = self._draw_targets(tick, prep, rows, codes)
-            self._apply(tick, prep, users, codes, targets, texts[inverse], phase.name, recorder)
+            self._apply(tick, prep, users, codes, targets, texts[inverse], "act", recorder)
         else:
-            self._apply(
-                tick,
-                prep,
-                *(np.zeros(0, np.int64),) * 4,
-                phase.name,
-                recorder,
-            )
+            self._apply(tick, prep, *(np.zeros(0, np.int64),) * 4, "act", recorder)
         self._end_tick(tick, prep, recorder)
-        return {}
 
     def _draw_targets(self, tick: int, prep: _Prep, rows: I64, codes: I64) -> I64:
         """Feed item each interacting member acts on: with probability ``rumour_attention``
@@ -661,7 +664,8 @@ class SocialWorld:
         targets: I64,
         text_ids: I64,
         phase: str,
-        recorder: Recorder,
+        recorder: PhaseContext,
+        own_rows: bool = False,
     ) -> dict[str, list[Any]]:
         n = self.n
         p = self.posts
@@ -763,8 +767,8 @@ class SocialWorld:
             counts={name: int(c) for name, c in zip(ACTION_NAMES, counts.tolist(), strict=True)},
             columns=columns,
         )
-        if phase == self.focal_phase.name or self.config.mode == "agents":
-            # Focal users' own rows, idle ones included, for their percepts.
+        if own_rows:
+            # Users with minds: their own rows, idle ones included, for their percepts.
             return {
                 "actor": users.tolist(),
                 "action": codes.tolist(),
@@ -772,7 +776,7 @@ class SocialWorld:
             }
         return columns
 
-    def _end_tick(self, tick: int, prep: _Prep, recorder: Recorder) -> None:
+    def _end_tick(self, tick: int, prep: _Prep, recorder: PhaseContext) -> None:
         ex = self.executor
         stats = np.sum(ex.map(shard_stats, {"threshold": self.config.calm_threshold}), axis=0)
         total = max(stats[0], 1.0)
@@ -852,7 +856,17 @@ class SocialWorld:
                     "run.interventions", f"set.{loc}", str(err["msg"]), err.get("input")
                 ) from exc
 
-    # -- snapshots ---------------------------------------------------------------------
+    def add_agents(self, personas: Sequence[Persona]) -> None:
+        raise ConfigError(
+            "run.interventions", "add", "a scenario whose world accepts new agents", "social"
+        )
+
+    def remove_agents(self, ids: Sequence[str]) -> None:
+        raise ConfigError(
+            "run.interventions", "remove", "a scenario whose world lets agents leave", "social"
+        )
+
+    # -- snapshots (the arrays, encoded; not a pydantic State) -------------------------
 
     def snapshot(self) -> dict[str, Any]:
         return {
