@@ -1,36 +1,33 @@
 """Interviews: ask an agent of a finished (or stopped) run a question, in character.
 
-The run's store is opened read-only and never written: the agent's mind is rebuilt the way the
-run built it (scenario from the registry, the stored config, the scenario's ``mind_config``),
-restored from the snapshot taken after tick ``T``, and asked through a gateway of its own with
-no response cache. The answer draws on the memories relevant to the question, as of ``T``.
+The run's store is opened read-only and never written: the world and the agent's mind are
+rebuilt the way the run built them (scenario from the registry, the stored settings, the
+runner's ``assemble``), restored from the snapshot taken after tick ``T``, and asked through
+a gateway of its own with no response cache. The answer draws on the memories relevant to
+the question, as of ``T``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel
 
 from societas.engine.options import RunOptions
+from societas.engine.runner import api_key_from, assemble, stored_settings
 from societas.llm import BackendOptions, Gateway, build_stack, create_backend
 from societas.llm.registry import parse_spec
 from societas.mind import Mind, derive_seed
-from societas.mind.generative import mind_factory, scenario_mind_config
 from societas.mind.scripted import with_cognition
 from societas.scenarios.registry import get_scenario
 from societas.store import RunStore
-from societas.typing import BackendError, ConfigError, LLMRequest, Persona, Sampling
+from societas.typing import BackendError, ConfigError, LLMRequest, Persona
 from societas.typing.scenario import Scenario
 
 __all__ = ["InterviewSetup", "interview", "prepare_interview"]
-
-API_KEY_ENV = ("SOCIETAS_API_KEY", "OPENAI_API_KEY")
 
 
 @dataclass(frozen=True)
@@ -82,44 +79,23 @@ def prepare_interview(
         raise ConfigError("--tick", "tick", expected, at if tick is not None else None)
     _, _, state = snap
     found = scenario if scenario is not None else get_scenario(str(info["scenario"]))
-    config = found.config_model.model_validate(info["config"]["scenario"])
-    options = RunOptions.model_validate(info["config"]["run"])
-    stored = [Persona.model_validate(p) for p in info["config"].get("personas", [])]
-    world, personas = found.build(config, np.random.default_rng(options.seed), stored)
-    world.restore(state["world"])  # the rules as of the tick (they may name the population)
-    persona = _persona(agent_id, personas, state)
+    config, options, stored = stored_settings(found, info)
+    built = assemble(found, config, options, stored)
+    # the rules as of the tick (they may name the population)
+    built.world.restore(state["world"])
+    persona = _persona(agent_id, built.personas, state)
     minds = state.get("minds", {})
     if agent_id not in minds:
         raise ConfigError("AGENT", "agent", f"an agent present at tick {at}", agent_id)
-    sampling = Sampling(
-        temperature=options.temperature, top_p=options.top_p, max_tokens=options.max_tokens
-    )
-    make = mind_factory(
-        sampling=sampling,
-        mind_config=scenario_mind_config(found, config),
-        memory_top_k=options.memory_top_k,
-        memory_tokens=options.memory_tokens,
-        scripted_policy=found.scripted_policy(config),
-    )
-    mind = make(persona)
+    mind = built.make_mind(persona)
     mind.restore(minds[agent_id])
     request = mind.interview_request(
         question.strip(),
-        rules_text=world.rules_text,
+        rules_text=built.world.rules_text,
         tick=at,
         seed=derive_seed(options.seed, at, "interview", agent_id),
     )
     return InterviewSetup(request, at, mind, found, config, options)
-
-
-def _api_key(explicit: str | None) -> str | None:
-    if explicit:
-        return explicit
-    for name in API_KEY_ENV:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
 
 
 async def _ask(setup: InterviewSetup, model: str, api_key: str | None) -> str:
@@ -128,7 +104,7 @@ async def _ask(setup: InterviewSetup, model: str, api_key: str | None) -> str:
         model,
         BackendOptions(
             base_url=options.base_url,
-            api_key=_api_key(api_key),
+            api_key=api_key_from(api_key),
             scripted_policy=(
                 with_cognition(policy)
                 if (policy := setup.scenario.scripted_policy(setup.config)) is not None

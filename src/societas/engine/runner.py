@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -27,6 +27,7 @@ from societas.llm.preflight import PreflightResult
 from societas.llm.registry import parse_spec
 from societas.llm.routing import RoutedModel, replay_spec_for
 from societas.llm.wrappers import OutageMonitor
+from societas.mind import Mind
 from societas.mind.generative import mind_factory, scenario_mind_config
 from societas.population import Executor, build_executor
 from societas.store import DirectoryLock, RunStore, lock_directory
@@ -43,7 +44,16 @@ from societas.typing import (
 from societas.typing.events import PROCESS_EVENT_KINDS
 from societas.typing.scenario import Scenario, World
 
-__all__ = ["RunHandle", "prepare_resume", "prepare_run", "run_sync"]
+__all__ = [
+    "Assembly",
+    "RunHandle",
+    "api_key_from",
+    "assemble",
+    "prepare_resume",
+    "prepare_run",
+    "run_sync",
+    "stored_settings",
+]
 
 API_KEY_ENV = ("SOCIETAS_API_KEY", "OPENAI_API_KEY")
 
@@ -116,7 +126,8 @@ class RunHandle:
                 lock.release()
 
 
-def _api_key(explicit: str | None) -> str | None:
+def api_key_from(explicit: str | None) -> str | None:
+    """The API key: the one given, else ``SOCIETAS_API_KEY``, else ``OPENAI_API_KEY``."""
     if explicit:
         return explicit
     for name in API_KEY_ENV:
@@ -143,7 +154,7 @@ def _build_gateway(
             spec,
             BackendOptions(
                 base_url=base_url,
-                api_key=_api_key(api_key),
+                api_key=api_key_from(api_key),
                 scripted_policy=scenario.scripted_policy(config),
                 cache=cache,
                 n_ctx=options.n_ctx,
@@ -208,25 +219,34 @@ def _format_for(
     return found.response_format if found is not None else None
 
 
-def _build_simulation(
+@dataclass(frozen=True)
+class Assembly:
+    """A run's world, agents and how their minds are built: what run, resume, sweep and
+    interviews all build the one way (``assemble``)."""
+
+    world: World
+    personas: list[Persona]
+    # Builds an agent's mind (also those of agents added by interventions, and rebuilt on
+    # resume or for an interview).
+    make_mind: Callable[[Persona], Mind]
+    sampling: Sampling
+    rng: np.random.Generator  # the simulation's one RNG, after the world was built
+
+
+def assemble(
     scenario: Scenario,
     config: BaseModel,
     options: RunOptions,
-    store: RunStore,
-    gateway: Gateway,
-    on_progress: Callable[[Progress], None] | None,
     personas_override: Sequence[Persona] = (),
-    outage: OutageMonitor | None = None,
-) -> Simulation:
+) -> Assembly:
+    """Build the world and the agents of a run from its settings (the seed's RNG first)."""
     rng = np.random.default_rng(options.seed)
     world, personas = scenario.build(config, rng, personas_override)
     sampling = Sampling(
         temperature=options.temperature, top_p=options.top_p, max_tokens=options.max_tokens
     )
-
     # A scenario whose ``mind_config(config)`` gives a MindConfig gets generative minds.
     mind_config = scenario_mind_config(scenario, config)
-    # Also builds the minds of agents added by interventions (and rebuilt on resume).
     make_mind = mind_factory(
         sampling=sampling,
         mind_config=mind_config,
@@ -238,23 +258,45 @@ def _build_simulation(
             else None
         ),
     )
+    return Assembly(world, list(personas), make_mind, sampling, rng)
 
-    minds = {p.id: make_mind(p) for p in personas}
+
+def stored_settings(
+    scenario: Scenario, info: Mapping[str, Any]
+) -> tuple[BaseModel, RunOptions, list[Persona]]:
+    """A stored run's scenario config, run options and personas (``RunStore.run_info()``)."""
+    config = scenario.config_model.model_validate(info["config"]["scenario"])
+    options = RunOptions.model_validate(info["config"]["run"])
+    personas = [Persona.model_validate(p) for p in info["config"].get("personas", [])]
+    return config, options, personas
+
+
+def _build_simulation(
+    scenario: Scenario,
+    config: BaseModel,
+    options: RunOptions,
+    store: RunStore,
+    gateway: Gateway,
+    on_progress: Callable[[Progress], None] | None,
+    personas_override: Sequence[Persona] = (),
+    outage: OutageMonitor | None = None,
+) -> Simulation:
+    built = assemble(scenario, config, options, personas_override)
     return Simulation(
         scenario=scenario,
         config=config,
-        world=world,
-        minds=minds,
+        world=built.world,
+        minds={p.id: built.make_mind(p) for p in built.personas},
         gateway=gateway,
         store=store,
         seed=options.seed,
-        rng=rng,
+        rng=built.rng,
         deadline_s=options.deadline_s,
         on_progress=on_progress,
         interventions=options.interventions,
         surveys=options.surveys,
-        mind_factory=make_mind,
-        sampling=sampling,
+        mind_factory=built.make_mind,
+        sampling=built.sampling,
         outage=outage,
         max_fallback_rate=options.max_fallback_rate,
     )
@@ -410,7 +452,7 @@ def prepare_run(
             str(out),
         )
     # Model servers first: one that cannot serve stops the command before anything is written.
-    checked = check_model_servers(options, _api_key(api_key))
+    checked = check_model_servers(options, api_key_from(api_key))
     outage = OutageMonitor(options.max_outage_s)
     gateway, backend, cache = _build_gateway(
         scenario, config, options, out, api_key, checked, outage
@@ -489,9 +531,7 @@ def prepare_resume(
         )
     store = RunStore.open(out)
     info = store.run_info()
-    config = scenario.config_model.model_validate(info["config"]["scenario"])
-    options = RunOptions.model_validate(info["config"]["run"])
-    personas = [Persona.model_validate(p) for p in info["config"].get("personas", [])]
+    config, options, personas = stored_settings(scenario, info)
     if model is not None:
         options = options.model_copy(update={"model": model})
     options = _restore_password(options)
@@ -508,7 +548,7 @@ def prepare_resume(
         )
     recorded = info["config"].get("preflight")
     checked = check_model_servers(
-        options, _api_key(api_key), recorded if isinstance(recorded, dict) else None
+        options, api_key_from(api_key), recorded if isinstance(recorded, dict) else None
     )
     outage = OutageMonitor(options.max_outage_s)
     gateway, backend, cache = _build_gateway(
