@@ -84,6 +84,22 @@ def _write_atomically(path: Path, data: dict[str, Any]) -> None:
         raise
 
 
+def _write_once(path: Path, data: dict[str, Any]) -> bool:
+    """Write ``path`` whole, unless it exists: the first answer to a request wins (two
+    people, or the dashboard and a terminal, answering at once). False if it existed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False)
+        os.link(tmp, path)  # atomic, and fails if the name is taken
+    except FileExistsError:
+        return False
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return True
+
+
 def pending_requests(run_dir: Path) -> list[SeatRequest]:
     """The requests waiting for a person, oldest first (unreadable files are skipped)."""
     folder = seat_dir(run_dir) / "pending"
@@ -108,7 +124,9 @@ def check_answer(request: SeatRequest, text: str) -> Any:
             jsonschema.validate(value, request.json_schema)
         except jsonschema.ValidationError as exc:
             path = ".".join(str(p) for p in exc.absolute_path) or "the answer"
-            raise SeatAnswerError(f"{where}, {path}", exc.message, value) from None
+            raise SeatAnswerError(
+                f"{where}, {path}", f"a value the schema allows ({exc.message})", exc.instance
+            ) from None
     return value
 
 
@@ -122,7 +140,8 @@ def answer_seat(run_dir: Path, request_id: str, text: str) -> None:
             "seat answer", f"a request waiting in {seat_dir(run_dir) / 'pending'}", request_id
         )
     check_answer(match[0], text)
-    _write_atomically(seat_dir(run_dir) / "answers" / f"{request_id}.json", {"text": text})
+    if not _write_once(seat_dir(run_dir) / "answers" / f"{request_id}.json", {"text": text}):
+        raise SeatAnswerError("seat answer", "a request not answered yet", request_id)
 
 
 class HumanModel:
