@@ -4,7 +4,9 @@ It is built from what ``societas sweep`` wrote and from the run stores, never fr
 objects: the index (``experiment.json``), the summary table (``summary.csv``: per condition
 and metric n, mean, std, 95 % CI and the reference value with its source), the per-metric
 plots (``plots/*.png``, embedded as base64), and per condition a few agent messages sampled
-deterministically from the runs' ``message`` events. Agent text is untrusted data: every
+deterministically from the runs' ``message`` events, and for a branched experiment the paired
+differences (``paired.csv``: treatment minus control per seed, mean and 95 % t CI, run-level
+and per agent). Agent text is untrusted data: every
 string that reaches the page is HTML-escaped. Each run links to its own report when one has
 been written (``societas report RUN_DIR``).
 """
@@ -37,6 +39,8 @@ __all__ = [
 EXPERIMENT_INDEX = "experiment.json"
 REPORT_NAME = "report.html"
 SUMMARY_NAME = "summary.csv"
+PAIRED_NAME = "paired.csv"
+PAIRED_AGENT_ROWS = 200  # per-agent rows shown in the page (all are in paired.csv)
 MESSAGES_PER_CONDITION = 6
 MAX_MESSAGE_CHARS = 1000
 
@@ -188,6 +192,67 @@ def _summary_html(summary: pd.DataFrame) -> str:
     return f"<table>\n<tr>{head}</tr>\n" + "\n".join(rows) + "\n</table>"
 
 
+def _read_paired(directory: Path) -> pd.DataFrame | None:
+    path = directory / PAIRED_NAME
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    table["agent"] = ["" if pd.isna(v) else str(v) for v in table["agent"]]
+    return table
+
+
+def _paired_rows(table: pd.DataFrame, with_agent: bool) -> list[str]:
+    rows = []
+    for metric, group in table.groupby("metric", sort=True):
+        for i, r in enumerate(group.itertuples()):
+            ci = f"[{_plain(r.ci95_low)}, {_plain(r.ci95_high)}]"
+            rows.append(
+                f'<tr class="{"first" if i == 0 else ""}">'
+                + _text(metric if i == 0 else "")
+                + (_text(r.agent) if with_agent else "")
+                + _text(r.treatment)
+                + _text(r.control)
+                + _num(r.n)
+                + _num(r.mean_diff)
+                + f'<td class="num">{escape(ci)}</td>'
+                + _num(r.treatment_mean)
+                + _num(r.control_mean)
+                + "</tr>"
+            )
+    return rows
+
+
+def _paired_html(table: pd.DataFrame, at: Any) -> str:
+    """The paired differences: run-level metrics, then per agent."""
+    if table.empty:
+        return '<p class="muted">No completed pairs yet.</p>'
+    columns = ["treatment", "control", "n", "mean diff", "95% CI", "treatment", "control"]
+    head = "".join(f"<th>{escape(h)}</th>" for h in ["metric", *columns[:5]])
+    head += "<th>treatment mean</th><th>control mean</th>"
+    runs = table[table["agent"] == ""]
+    agents = table[table["agent"] != ""]
+    parts = [
+        f"<p>Per seed, a treatment's value minus the control's; the runs share ticks before "
+        f"{escape(str(at))} (copied from one parent run per seed).</p>",
+        f"<table>\n<tr>{head}</tr>\n" + "\n".join(_paired_rows(runs, False)) + "\n</table>",
+    ]
+    if not agents.empty:
+        shown = agents.head(PAIRED_AGENT_ROWS)
+        agent_head = "<th>metric</th><th>agent</th>" + head.removeprefix("<th>metric</th>")
+        parts.append(
+            "<h3>Per agent (sums of numeric action fields from the branch point on)</h3>\n"
+            f"<table>\n<tr>{agent_head}</tr>\n"
+            + "\n".join(_paired_rows(shown, True))
+            + "\n</table>"
+        )
+        if len(agents) > len(shown):
+            parts.append(
+                f'<p class="muted">{len(shown)} of {len(agents)} per-agent rows shown; all are '
+                f"in {PAIRED_NAME}.</p>"
+            )
+    return "\n".join(parts)
+
+
 def _plain(value: Any) -> str:
     try:
         number = float(value)
@@ -282,6 +347,11 @@ def _header_html(index: dict[str, Any], directory: Path) -> str:
     ]
     if index.get("replay_from"):
         rows.append(("replayed from", index["replay_from"]))
+    branches = index.get("branches")
+    if isinstance(branches, dict):
+        rows.append(("branches", json.dumps(branches, sort_keys=True)))
+        parents = index.get("parents") or []
+        rows.append(("parent runs", ", ".join(str(p.get("dir", "")) for p in parents)))
     reference = spec.get("reference")
     if isinstance(reference, dict) and reference.get("note"):
         rows.append(("reference note", reference["note"]))
@@ -299,6 +369,17 @@ def write_experiment_report(directory: Path) -> Path:
     sections = [
         ("Experiment", _header_html(index, directory)),
         ("Summary (mean, std, 95 % t CI over seeds; reference values)", _summary_html(summary)),
+    ]
+    paired = _read_paired(directory)
+    if paired is not None:
+        at = (index.get("branches") or {}).get("at", "?")
+        sections.append(
+            (
+                "Paired differences (treatment - control, 95 % t CI over seeds)",
+                _paired_html(paired, at),
+            )
+        )
+    sections += [
         ("Plots", _plots_html(directory)),
         ("Conditions: runs and sampled messages", _conditions_html(index, runs, directory)),
     ]

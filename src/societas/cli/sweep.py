@@ -15,7 +15,7 @@ from societas.cli.terminal import safe
 from societas.experiments import run_sweep
 from societas.experiments.sweep import Job, SweepResult
 
-__all__ = ["summary_table", "sweep_command"]
+__all__ = ["paired_table", "summary_table", "sweep_command"]
 
 _out = Console()
 _err = Console(stderr=True, soft_wrap=True)
@@ -59,6 +59,32 @@ def summary_table(result: SweepResult) -> tuple[Table, list[str]]:
                 cells.append(Text(ref))
             table.add_row(*cells, end_section=i == len(group) - 1)
     return table, sources
+
+
+def paired_table(result: SweepResult) -> Table | None:
+    """The run-level paired differences (treatment - control, per seed) as a rich table; the
+    per-agent rows stay in ``paired.csv``."""
+    paired = result.paired
+    if paired is None or paired.empty:
+        return None
+    runs = paired[paired["agent"].fillna("") == ""]
+    table = Table(
+        title=Text(f"{result.directory}: paired differences, treatment - control (95% t CI)")
+    )
+    for column in ("metric", "treatment", "control", "n", "mean diff", "95% CI"):
+        table.add_column(column, justify="right" if column in ("n", "mean diff") else "left")
+    for metric, group in runs.groupby("metric", sort=True):
+        for i, r in enumerate(group.itertuples()):
+            table.add_row(
+                Text(str(metric) if i == 0 else ""),
+                Text(str(r.treatment)),
+                Text(str(r.control)),
+                Text(str(r.n)),
+                Text(_fmt(r.mean_diff)),
+                Text(f"[{_fmt(r.ci95_low)}, {_fmt(r.ci95_high)}]"),
+                end_section=i == len(group) - 1,
+            )
+    return table
 
 
 def sweep_command(
@@ -107,10 +133,16 @@ def sweep_command(
             _out.print(Text(f"[{k}] {source}"), highlight=False, soft_wrap=True)
         if result.note:
             _out.print(Text(f"reference note: {result.note}"), highlight=False, soft_wrap=True)
+        paired = paired_table(result)
+        if paired is not None:
+            _out.print(paired)
+        tables = f"{result.directory}/summary.csv" + (
+            f", {result.directory}/paired.csv" if result.paired is not None else ""
+        )
         _err.print(
             Text(
                 f"started {result.started}, resumed {result.resumed}, skipped {result.skipped}, "
-                f"failed {len(result.failed)}; tables: {result.directory}/summary.csv, plots: "
+                f"failed {len(result.failed)}; tables: {tables}, plots: "
                 f"{result.directory}/plots/, report: societas report {result.directory}"
             ),
             highlight=False,

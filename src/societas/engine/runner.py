@@ -51,6 +51,7 @@ __all__ = [
     "assemble",
     "prepare_resume",
     "prepare_run",
+    "probe_interventions",
     "run_sync",
     "stored_settings",
 ]
@@ -430,6 +431,42 @@ def _restore_password(options: RunOptions) -> RunOptions:
     )
 
 
+def probe_interventions(
+    scenario: Scenario,
+    config: BaseModel,
+    options: RunOptions,
+    personas: Sequence[Persona] = (),
+) -> World:
+    """A probe world (never run) that tells the number of ticks and tries the interventions'
+    setting and population changes in tick order, as the run will, and checks that every
+    ``run.human`` seat names an agent, so a bad one is a ``ConfigError`` before anything is
+    recorded."""
+    probe_world, probe_personas = scenario.build(
+        config, np.random.default_rng(options.seed), personas
+    )
+    known = {p.id for p in probe_personas}
+    for intervention in sorted(options.interventions, key=lambda i: i.tick):
+        if intervention.set:
+            probe_world.apply_settings(intervention.set)
+        if intervention.remove:
+            probe_world.remove_agents(intervention.remove)
+        if intervention.add:
+            taken = sorted(known & {p.id for p in intervention.add})
+            if taken:
+                raise ConfigError("run.interventions", "add.id", "an id no agent has yet", taken[0])
+            probe_world.add_agents(intervention.add)
+            known |= {p.id for p in intervention.add}
+    seatless = [agent for agent in options.human if agent not in known]
+    if seatless:
+        raise ConfigError(
+            "run.human",
+            "human",
+            f"ids of the run's agents (e.g. {', '.join(sorted(known)[:3])})",
+            seatless[0],
+        )
+    return probe_world
+
+
 @_writer("run")
 def prepare_run(
     scenario: Scenario,
@@ -457,32 +494,7 @@ def prepare_run(
     gateway, backend, cache = _build_gateway(
         scenario, config, options, out, api_key, checked, outage
     )
-    # A probe world tells the number of ticks and tries the interventions' setting changes
-    # and population changes (in tick order, as the run will), so a bad one stops the run
-    # before anything is recorded.
-    probe_world, probe_personas = scenario.build(
-        config, np.random.default_rng(options.seed), personas
-    )
-    known = {p.id for p in probe_personas}
-    for intervention in sorted(options.interventions, key=lambda i: i.tick):
-        if intervention.set:
-            probe_world.apply_settings(intervention.set)
-        if intervention.remove:
-            probe_world.remove_agents(intervention.remove)
-        if intervention.add:
-            taken = sorted(known & {p.id for p in intervention.add})
-            if taken:
-                raise ConfigError("run.interventions", "add.id", "an id no agent has yet", taken[0])
-            probe_world.add_agents(intervention.add)
-            known |= {p.id for p in intervention.add}
-    seatless = [agent for agent in options.human if agent not in known]
-    if seatless:
-        raise ConfigError(
-            "run.human",
-            "human",
-            f"ids of the run's agents (e.g. {', '.join(sorted(known)[:3])})",
-            seatless[0],
-        )
+    probe_world = probe_interventions(scenario, config, options, personas)
     _check_runner(probe_world, options)
     store = RunStore.create(
         out,

@@ -16,6 +16,21 @@ reference:                  # optional: published values shown beside our means
     universalization-false:            # a condition id
       survival_time: {value: 6.6, source: "Piatti et al. 2024, Table 4, row Qwen-110B"}
 ```
+
+Paired counterfactuals take ``branches:`` instead of a grid: per seed one parent run of the
+base settings plays ticks ``0..at-1``; every condition continues from the parent's snapshot
+after tick ``at - 1`` with its change (an intervention at tick ``at``: ``set``, ``message``,
+``to``, ``add``, ``remove``), so treatment and control share their past exactly:
+
+```yaml
+branches:
+  at: 4                       # the first tick that differs
+  control: control            # the condition the others are compared with
+  conditions:
+    control: {}               # no change: the parent continued
+    no-talk: {set: {communication: false}}
+    newcomer: {add: [{id: fisher_6, name: Zoe, attributes: {disposition: greedy}}]}
+```
 """
 
 from __future__ import annotations
@@ -37,9 +52,17 @@ from pydantic import (
     model_validator,
 )
 
-from societas.typing import ConfigError
+from societas.typing import ConfigError, Persona
 
-__all__ = ["Condition", "ExperimentSpec", "Reference", "ReferenceValue", "load_experiment"]
+__all__ = [
+    "BranchChange",
+    "Branches",
+    "Condition",
+    "ExperimentSpec",
+    "Reference",
+    "ReferenceValue",
+    "load_experiment",
+]
 
 
 class Condition(BaseModel):
@@ -73,6 +96,59 @@ class Reference(BaseModel):
     values: dict[str, dict[str, ReferenceValue]] = Field(default_factory=dict)
 
 
+class BranchChange(BaseModel):
+    """What one branch changes at tick ``at``: an intervention without its tick (see
+    ``societas.engine.protocol.Intervention``). Empty for a control that just continues."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    set: dict[str, Any] = Field(default_factory=dict)
+    message: str | None = Field(default=None, max_length=2000)
+    to: list[str] | None = None
+    add: list[Persona] = Field(default_factory=list, max_length=10_000)
+    remove: list[str] = Field(default_factory=list, max_length=10_000)
+
+    def is_empty(self) -> bool:
+        return not self.set and self.message is None and not self.add and not self.remove
+
+    def intervention(self, at: int) -> dict[str, Any] | None:
+        """The run's intervention at tick ``at`` (None for no change), as stored in the run's
+        ``run.interventions``."""
+        if self.is_empty():
+            return None
+        return {"tick": at, **self.model_dump(mode="json", exclude_defaults=True)}
+
+
+class Branches(BaseModel):
+    """Conditions that share a parent run per seed up to tick ``at`` (paired counterfactuals)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: int = Field(ge=1, description="the first tick of the branches (the parent plays 0..at-1)")
+    control: str = Field(default="control", description="the condition compared with")
+    conditions: dict[str, BranchChange] = Field(min_length=2)
+
+    @field_validator("conditions")
+    @classmethod
+    def _names(cls, value: dict[str, BranchChange]) -> dict[str, BranchChange]:
+        for name in value:
+            if name == "parent" or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}", name):
+                raise ValueError(
+                    f"branch name '{name}' must be 1-40 letters, digits, '_', '.', '-' "
+                    "(and not 'parent')"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _control(self) -> Branches:
+        if self.control not in self.conditions:
+            raise ValueError(
+                f"the control '{self.control}' is not one of the branches: "
+                + ", ".join(self.conditions)
+            )
+        return self
+
+
 class ExperimentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -82,6 +158,7 @@ class ExperimentSpec(BaseModel):
     grid: dict[str, list[Any] | dict[str, Any]] = Field(default_factory=dict)
     seeds: list[int] = Field(default_factory=lambda: [0])
     reference: Reference | None = None
+    branches: Branches | None = None
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -106,6 +183,11 @@ class ExperimentSpec(BaseModel):
 
     @model_validator(mode="after")
     def _reference_conditions(self) -> ExperimentSpec:
+        if self.branches is not None and self.grid:
+            raise ValueError(
+                "an experiment takes a grid or branches, not both (run one experiment per "
+                "grid cell, each with its branches)"
+            )
         if self.reference is not None:
             ids = [c.id for c in self.conditions()]
             for condition in self.reference.values:
@@ -117,7 +199,10 @@ class ExperimentSpec(BaseModel):
         return self
 
     def conditions(self) -> list[Condition]:
-        """The grid's cartesian product. A grid entry given as a mapping names its values."""
+        """The grid's cartesian product. A grid entry given as a mapping names its values.
+        With ``branches``, one condition per branch (its change is not a setting)."""
+        if self.branches is not None:
+            return [Condition(id=name, overrides={}) for name in self.branches.conditions]
         keys = list(self.grid)
         options: list[list[tuple[str, Any]]] = []
         for key in keys:
@@ -158,6 +243,8 @@ def load_experiment(path: Path) -> ExperimentSpec:
         msg = str(err["msg"]).removeprefix("Value error, ")
         if not field and msg.startswith("reference.values"):  # the model-level check
             field, got = "reference.values", None
+        elif not field and msg.startswith("an experiment takes"):
+            field, got = "branches", None
         else:
             got = err.get("input")
         raise ConfigError(src, field, msg, got) from exc

@@ -11,6 +11,12 @@ task per run, on a local Ray instance with ``parallel`` CPUs or on the cluster a
 A replay sweep (``replay_from``) reruns every run of a finished sweep with the ``replay``
 backend: each new run gets a copy of the old run's response cache, so no model is called and
 the new table equals the old one.
+
+A branched experiment (``branches:``) runs in two stages: per seed a parent run of the base
+settings stops after tick ``at - 1`` (``runs/parent-seedS``, status ``interrupted`` by
+design, not in the tables), then every condition is a branch of it (``societas.experiments.
+branch``) resumed to the end; the sweep writes ``paired.csv`` (``societas.experiments.
+paired``) beside the summary.
 """
 
 from __future__ import annotations
@@ -30,9 +36,17 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from societas.engine import RunOptions, prepare_resume, prepare_run
-from societas.engine.runner import make_directory, stored_config
-from societas.experiments.spec import ExperimentSpec, Reference, load_experiment
+from societas.engine import (
+    Progress,
+    RunHandle,
+    RunInterrupted,
+    RunOptions,
+    prepare_resume,
+    prepare_run,
+)
+from societas.engine.runner import make_directory, probe_interventions, stored_config
+from societas.experiments.branch import branch_from
+from societas.experiments.spec import Branches, ExperimentSpec, Reference, load_experiment
 from societas.experiments.workers import (
     NOT_STARTED,
     run_handle,
@@ -59,6 +73,7 @@ __all__ = [
 ]
 
 INDEX_NAME = "experiment.json"
+PARENT = "parent"  # the condition name of a branched experiment's parent runs
 CACHE_NAME = "cache.db"
 RUNNERS = ("local", "ray")
 RAY_HINT = "ray installed (pip install 'societas[ray]')"
@@ -96,6 +111,13 @@ class Job:
     seed: int
     sets: tuple[str, ...]
     directory: Path
+    # Branched experiments: a parent's {"stop_at": T}, or a branch's {"parent": DIR, "at": T,
+    # "change": {...} | null}, as JSON (it travels to worker processes and Ray tasks).
+    plan: str = ""
+
+    @property
+    def is_parent(self) -> bool:
+        return self.condition == PARENT and bool(self.plan)
 
 
 @dataclass
@@ -108,6 +130,7 @@ class SweepResult:
     resumed: int
     started: int
     note: str = ""
+    paired: pd.DataFrame | None = None
 
 
 def _unrecorded(directory: Path) -> bool:
@@ -145,7 +168,9 @@ def _status(directory: Path) -> str | None:
         return str(store.run_info()["status"])
 
 
-def _execute(base_file: str, sets: tuple[str, ...], seed: int, directory: str) -> str:
+def _execute(
+    base_file: str, sets: tuple[str, ...], seed: int, directory: str, plan: str = ""
+) -> str:
     """Run or resume one job (in a worker process or in-process). Returns what it did.
 
     Holds the run directory's write lock from before it looks at the store until the run
@@ -155,35 +180,102 @@ def _execute(base_file: str, sets: tuple[str, ...], seed: int, directory: str) -
     out = Path(directory)
     make_directory(out)
     with lock_directory(out, "sweep worker"):
-        return _execute_locked(base_file, sets, seed, out)
+        return _execute_locked(base_file, sets, seed, out, json.loads(plan) if plan else {})
 
 
-def _execute_locked(base_file: str, sets: tuple[str, ...], seed: int, out: Path) -> str:
+def _clear_unrecorded(out: Path) -> None:
+    if _unrecorded(out):  # nothing was recorded: start the run afresh
+        for suffix in ("", "-wal", "-shm"):
+            (out / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
+
+
+def _ticks_completed(directory: Path) -> int:
+    with RunStore.open(directory, readonly=True) as store:
+        return int(store.run_info()["ticks_completed"])
+
+
+def _execute_locked(
+    base_file: str, sets: tuple[str, ...], seed: int, out: Path, plan: dict[str, Any]
+) -> str:
+    if "parent" in plan:
+        return _execute_branch(out, plan)
+    stop_at = plan.get("stop_at")
     status = _status(out)
     if status == "completed":
         return "skipped"
+    if stop_at is not None and status is not None and _ticks_completed(out) >= stop_at:
+        return "skipped"  # a parent that reached its branch point
     if status is None:
-        if _unrecorded(out):  # nothing was recorded: start the run afresh
-            for suffix in ("", "-wal", "-shm"):
-                (out / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
+        _clear_unrecorded(out)
         spec = load_spec(base_file, list(sets), seed=seed)
-        run_handle(
-            prepare_run(spec.scenario, spec.config, spec.options, out, personas=spec.personas)
+        _run_until(
+            prepare_run(spec.scenario, spec.config, spec.options, out, personas=spec.personas),
+            stop_at,
         )
         return "started"
     with RunStore.open(out, readonly=True) as store:
         name = str(store.run_info()["scenario"])
-    run_handle(prepare_resume(out, get_scenario(name)))
+    _run_until(prepare_resume(out, get_scenario(name)), stop_at)
     return "resumed"
 
 
+def _run_until(handle: RunHandle, stop_at: int | None) -> None:
+    """Run ``handle`` to its end, or (a parent) until ``stop_at`` ticks are completed; a stop
+    of the sweep itself (SIGTERM, Ctrl-C) still raises ``RunInterrupted``."""
+    if stop_at is None:
+        run_handle(handle)
+        return
+    simulation = handle.simulation
+
+    def stop_at_branch_point(progress: Progress) -> None:
+        if progress.tick >= stop_at:
+            simulation.request_stop()
+
+    simulation.on_progress = stop_at_branch_point
+    try:
+        run_handle(handle)
+    except RunInterrupted as exc:
+        if stop_requested() or exc.ticks_completed < stop_at:
+            raise
+
+
+def _execute_branch(out: Path, plan: dict[str, Any]) -> str:
+    """A branched condition's run: the branch of its seed's parent, made and run to the end,
+    or resumed."""
+    status = _status(out)
+    if status == "completed":
+        return "skipped"
+    if status is None:
+        _clear_unrecorded(out)
+        parent, at = Path(plan["parent"]), int(plan["at"])
+        if _status(parent) is None:
+            raise ConfigError(str(parent), "runs", "a parent run (it did not start)", None)
+        done = _ticks_completed(parent)
+        if done < at:
+            raise ConfigError(
+                str(parent),
+                "branches.at",
+                f"a parent that reaches tick {at} (it ended after {done} ticks: the world was "
+                "over before the branch point, so this seed has no branches)",
+                done,
+            )
+        branch_from(parent, at=at, out=out, change=plan.get("change"))
+        what = "started"
+    else:
+        what = "resumed"
+    with RunStore.open(out, readonly=True) as store:
+        name = str(store.run_info()["scenario"])
+    run_handle(prepare_resume(out, get_scenario(name)))
+    return what
+
+
 def _execute_reporting(
-    base_file: str, sets: tuple[str, ...], seed: int, directory: str
+    base_file: str, sets: tuple[str, ...], seed: int, directory: str, plan: str = ""
 ) -> tuple[str, str | None]:
     """``_execute`` for a Ray task: a typed failure comes back as its message, so the driver
     reports it like the local runner does (a Ray error would wrap it in a traceback)."""
     try:
-        return _execute(base_file, sets, seed, directory), None
+        return _execute(base_file, sets, seed, directory, plan), None
     except SocietasError as exc:
         return "failed", str(exc)
 
@@ -270,6 +362,9 @@ def _check_existing(job: Job, base_file: Path) -> None:
     runs of different experiments (e.g. another --model, or a replay into the old directory)."""
     if _status(job.directory) is None:
         return
+    if job.plan and not job.is_parent:
+        _check_branch(job)
+        return
     spec = load_spec(str(base_file), list(job.sets), seed=job.seed)
     planned = json.loads(json.dumps(stored_config(spec.config, spec.options, spec.personas)))
     with RunStore.open(job.directory, readonly=True) as store:
@@ -290,6 +385,82 @@ def _check_existing(job: Job, base_file: Path) -> None:
         )
 
 
+def _check_branch(job: Job) -> None:
+    """An existing branch must carry this experiment's change at this branch point."""
+    plan = json.loads(job.plan)
+    at, change = int(plan["at"]), plan.get("change")
+    with RunStore.open(job.directory, readonly=True) as store:
+        stored = store.run_info()["config"]
+    interventions = stored.get("run", {}).get("interventions", [])
+    found = [i for i in interventions if int(i.get("tick", -1)) == at]
+    planned = [{"tick": at, **change}] if change else []
+    if json.loads(json.dumps(found)) != json.loads(json.dumps(planned)):
+        raise ConfigError(
+            "--out",
+            "out",
+            f"a directory whose runs match this experiment ({job.directory} is a branch with "
+            "another change or branch point; use another --out)",
+            str(job.directory),
+        )
+
+
+def _branch_jobs(
+    spec: ExperimentSpec,
+    branches: Branches,
+    directory: Path,
+    base_file: Path,
+    cli_sets: list[str],
+) -> list[Job]:
+    """Per seed a parent job, then per seed and condition a branch job. Each change is tried
+    on a probe world first, so a bad one stops the sweep before anything runs."""
+    sets = tuple(cli_sets)
+    base = load_spec(str(base_file), list(sets), seed=spec.seeds[0])
+    for name, change in branches.conditions.items():
+        intervention = change.intervention(branches.at)
+        if intervention is None:
+            continue
+        try:
+            options = base.options.model_validate(
+                {
+                    **base.options.model_dump(mode="json"),
+                    "interventions": [
+                        *base.options.model_dump(mode="json")["interventions"],
+                        intervention,
+                    ],
+                }
+            )
+            probe_interventions(base.scenario, base.config, options, base.personas)
+        except (ConfigError, ValidationError) as exc:
+            base_file.unlink(missing_ok=True)
+            raise ConfigError(
+                "branches", f"conditions.{name}", "a change this scenario accepts", str(exc)
+            ) from exc
+    parents = {
+        seed: Job(
+            PARENT,
+            seed,
+            sets,
+            directory / "runs" / f"{PARENT}-seed{seed}",
+            json.dumps({"stop_at": branches.at}),
+        )
+        for seed in spec.seeds
+    }
+    jobs = list(parents.values())
+    for name, change in branches.conditions.items():
+        for seed in spec.seeds:
+            plan = {
+                "parent": str(parents[seed].directory.resolve()),
+                "at": branches.at,
+                "change": None
+                if change.is_empty()
+                else change.model_dump(mode="json", exclude_defaults=True),
+            }
+            jobs.append(
+                Job(name, seed, sets, directory / "runs" / f"{name}-seed{seed}", json.dumps(plan))
+            )
+    return jobs
+
+
 def _plan(
     spec: ExperimentSpec,
     directory: Path,
@@ -304,7 +475,11 @@ def _plan(
     old_runs = _index_runs(replay_from) if replay_from is not None else {}
     jobs = []
     caches: dict[Job, Path] = {}
-    for condition in spec.conditions():
+    if spec.branches is not None:
+        jobs = _branch_jobs(spec, spec.branches, directory, base_file, cli_sets)
+        for job in jobs:
+            _check_existing(job, base_file)
+    for condition in spec.conditions() if spec.branches is None else []:
         sets = (*cli_sets, *condition.sets())
         if replay_from is not None:
             sets = (*sets, "run.model=replay")  # last: replaces a grid's run.model too
@@ -348,8 +523,16 @@ def _plan(
                 "dir": str(j.directory.relative_to(directory)),
             }
             for j in jobs
+            if not j.is_parent
         ],
     }
+    if spec.branches is not None:
+        index["branches"] = spec.branches.model_dump(mode="json")
+        index["parents"] = [
+            {"seed": j.seed, "dir": str(j.directory.relative_to(directory))}
+            for j in jobs
+            if j.is_parent
+        ]
     (directory / INDEX_NAME).write_text(json.dumps(index, indent=2), encoding="utf-8")
     return base_file, jobs
 
@@ -363,14 +546,16 @@ def _run_local(jobs: list[Job], base_file: Path, parallel: int, record: Record) 
     """In this process (``parallel`` 1) or in a tree of worker processes (see ``workers``)."""
 
     def execute(job: Job) -> str:
-        return _execute(str(base_file), job.sets, job.seed, str(job.directory))
+        return _execute(str(base_file), job.sets, job.seed, str(job.directory), job.plan)
 
     if parallel == 1:
         run_sequentially(jobs, execute, record)
         return
 
     def submit(pool: ProcessPoolExecutor, job: Job) -> Future[str]:
-        return pool.submit(_execute, str(base_file), job.sets, job.seed, str(job.directory))
+        return pool.submit(
+            _execute, str(base_file), job.sets, job.seed, str(job.directory), job.plan
+        )
 
     # Workers share the cores: each local model gets its part (see llm.local.local_threads).
     threads = os.environ.get(THREADS_ENV) or str(max(1, (os.cpu_count() or 1) // parallel))
@@ -400,11 +585,14 @@ def _run_ray(
             ray.init(num_cpus=parallel, include_dashboard=False, log_to_driver=False)
         started = True
     try:
-        task = ray.remote(num_cpus=1, max_retries=0)(_execute_reporting)
+        # Any: ray's stubs type remote functions of at most four arguments.
+        task: Any = ray.remote(num_cpus=1, max_retries=0)(_execute_reporting)
         # Absolute paths: a worker on another machine (or another cwd) sees the same files
         # only through a shared filesystem mounted at the same place.
         pending = {
-            task.remote(str(base_file.resolve()), j.sets, j.seed, str(j.directory.resolve())): j
+            task.remote(
+                str(base_file.resolve()), j.sets, j.seed, str(j.directory.resolve()), j.plan
+            ): j
             for j in jobs
         }
         while pending:
@@ -450,6 +638,15 @@ def run_sweep(
             )
         if model is not None:
             raise ConfigError("--model", "model", "no --model with --replay-from (it is replay)")
+        if spec.branches is not None:
+            raise ConfigError(
+                "--replay-from",
+                "replay_from",
+                "an experiment without branches (replaying branched experiments is not "
+                "supported yet: rerun it with the same --model, the caches answer the parent's "
+                "ticks)",
+                str(replay_from),
+            )
     if runner == "ray":  # fail before any planning when ray is missing
         try:
             import ray  # noqa: F401
@@ -490,19 +687,38 @@ def _sweep_locked(
         if on_done is not None:
             on_done(job, what)
 
-    if runner == "ray":
-        _run_ray(jobs, base_file, parallel, address, record)
-    else:
-        _run_local(jobs, base_file, parallel, record)
-    runs = collect(directory, jobs)
-    series = collect_series(jobs)
+    # Parents first (a branched experiment), then the conditions' runs.
+    stages = [[j for j in jobs if j.is_parent], [j for j in jobs if not j.is_parent]]
+    for stage in stages:
+        if not stage:
+            continue
+        if runner == "ray":
+            _run_ray(stage, base_file, parallel, address, record)
+        else:
+            _run_local(stage, base_file, parallel, record)
+    runs = collect(directory, stages[1])
+    series = collect_series(stages[1])
     summary = add_reference(summarise(runs), spec.reference)
-    write_outputs(directory, runs, summary, series)
+    paired = None
+    if spec.branches is not None:
+        paired = _paired(runs, stages[1], spec.branches)
+    write_outputs(directory, runs, summary, series, paired)
     counts = {
         w: sum(1 for v in outcomes.values() if v == w) for w in ("skipped", "resumed", "started")
     }
     note = spec.reference.note if spec.reference is not None else ""
-    return SweepResult(directory, runs, summary, failed, **counts, note=note)
+    return SweepResult(directory, runs, summary, failed, **counts, note=note, paired=paired)
+
+
+def _paired(runs: pd.DataFrame, jobs: list[Job], branches: Branches) -> pd.DataFrame:
+    from societas.experiments.paired import agent_figures, paired_differences
+
+    agents = {
+        (job.condition, job.seed): agent_figures(job.directory, branches.at)
+        for job in jobs
+        if _status(job.directory) == "completed"
+    }
+    return paired_differences(runs, branches.control, agents)
 
 
 # -- tables -----------------------------------------------------------------------------
@@ -609,7 +825,10 @@ def write_outputs(
     runs: pd.DataFrame,
     summary: pd.DataFrame,
     series: pd.DataFrame | None = None,
+    paired: pd.DataFrame | None = None,
 ) -> None:
+    if paired is not None:
+        paired.to_csv(directory / "paired.csv", index=False)
     runs.to_csv(directory / "runs.csv", index=False)
     summary.to_csv(directory / "summary.csv", index=False)
     summary.to_parquet(directory / "summary.parquet", index=False)
