@@ -241,6 +241,70 @@ def test_open_an_experiment_and_the_runs_behind_a_cell(page: Any, tmp_path: Path
         shot(page, "experiment", tmp_path)
 
 
+def test_a_branched_experiment_shows_its_paired_differences(page: Any, tmp_path: Path) -> None:
+    spec = {
+        "name": "paired",
+        "scenario": "commons",
+        "base": {
+            "agents": 3,
+            "months": 3,
+            "dispositions": ["cooperative", "adaptive", "cooperative"],
+            "run": {"model": "scripted"},
+        },
+        "branches": {
+            "at": 1,
+            "conditions": {
+                "control": {},
+                "newcomer": {
+                    "add": [
+                        {"id": "fisher_4", "name": "Zoe", "attributes": {"disposition": "greedy"}}
+                    ]
+                },
+                "slow": {"set": {"regen_factor": 1.5}},
+            },
+        },
+        "seeds": 2,
+    }
+    path = tmp_path / "paired.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = in_thread(lambda: run_sweep(path, out=tmp_path / "exp"))
+    assert result.paired is not None
+    expected = result.paired[
+        (result.paired["treatment"] == "newcomer")
+        & (result.paired["metric"] == "total_catch")
+        & (result.paired["agent"] == "")
+    ]
+    (mean_diff,) = expected["mean_diff"].to_numpy(dtype=float)
+    with dashboard(tmp_path) as url:
+        open_hash(page, url, "")
+        page.click("#experiments a")
+        page.wait_for_selector("body[data-ready='experiment']", state="attached")
+        page.wait_for_selector("#paired-table", timeout=30_000)
+        headers = page.locator("#paired-table thead th").all_inner_texts()
+        assert headers == ["metric", "newcomer − control", "slow − control"]
+        cell = page.locator(
+            "#paired-table tr[data-metric='total_catch'] td[data-treatment='newcomer']"
+        )
+        text = cell.inner_text()
+        shown = f"{float(f'{mean_diff:.4g}'):g}"  # the page's fmt(): 4 significant digits
+        assert text.startswith(f"{shown} ["), text
+        assert text.endswith("n=2")
+        # per agent: the three locals are paired, the newcomer (treatment only) is not
+        page.select_option("#paired-agent-metric", "harvest.catch")
+        agents = page.locator("#paired-agents tbody tr")
+        assert [agents.nth(i).get_attribute("data-agent") for i in range(agents.count())] == [
+            "fisher_1",
+            "fisher_2",
+            "fisher_3",
+        ]
+        page.wait_for_selector("#paired-agents svg circle", state="attached")
+        shot(page, "experiment-paired", tmp_path)
+        page.click("#paired summary")
+        page.click("#paired-parents a >> nth=0")
+        page.wait_for_selector("body[data-ready='run']", state="attached")
+        assert page.inner_text("#story").startswith("month 1:")
+
+
 @pytest.mark.parametrize(
     ("scenario", "sets", "view"),
     [

@@ -2,7 +2,9 @@
 
 Reads ``experiment.json`` (conditions and the run directories behind each), ``summary.csv``
 (per condition and metric: n, mean, std, 95 % CI, reference) and each run store's final
-metrics (read-only), so a cell of the table leads to the runs and values behind it.
+metrics (read-only), so a cell of the table leads to the runs and values behind it. A
+branched experiment (``branches:``) adds ``paired.csv``: per treatment, metric and agent the
+paired difference from the control (mean over seeds, 95 % CI), and the parent runs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ __all__ = ["experiment_view"]
 
 # Per-tick series of at most this many runs are read (each run's store once).
 MAX_SERIES_RUNS = 200
+# Rows of paired.csv sent to the page (run-level rows first; the file has them all).
+MAX_PAIRED_ROWS = 5000
 
 
 def _bands(per_run: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, dict[str, list[Any]]]:
@@ -58,6 +62,20 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    if "agent" in table:
+        table["agent"] = ["" if pd.isna(v) else str(v) for v in table["agent"]]
+        table = table.sort_values("agent", kind="stable", key=lambda c: c != "")
+    rows = table.head(MAX_PAIRED_ROWS).to_dict("records")
+    return [{str(k): _clean(v) for k, v in row.items()} for row in rows]
+
+
+def _rel(path: Path, root: Path) -> str | None:
+    path = path.resolve()
+    return path.relative_to(root).as_posix() if root in path.parents else None
 
 
 def experiment_view(directory: Path, root: Path) -> dict[str, Any]:
@@ -109,7 +127,17 @@ def experiment_view(directory: Path, root: Path) -> dict[str, Any]:
         for c in index.get("conditions", [])
         if isinstance(c, dict)
     ]
+    paired_path = directory / "paired.csv"
+    paired = _records(paired_path) if paired_path.is_file() else []
+    parents = [
+        {"seed": p.get("seed"), "run": _rel(directory / str(p.get("dir", "")), root)}
+        for p in index.get("parents") or []
+        if isinstance(p, dict)
+    ]
     return {
+        "branches": index.get("branches"),
+        "parents": parents,
+        "paired": paired,
         "name": index.get("name"),
         "scenario": index.get("scenario"),
         "conditions": conditions,

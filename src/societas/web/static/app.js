@@ -641,15 +641,61 @@ async function showExperiment(main, params) {
       return h("td", { className: "num cell", "data-condition": c, "data-metric": m, onclick: (ev) => { for (const x of table.querySelectorAll(".cell.selected")) x.classList.remove("selected"); ev.currentTarget.classList.add("selected"); showCell(e, c, m, detail); } },
         r ? `${fmt(r.mean)} [${fmt(r.ci95_low)}, ${fmt(r.ci95_high)}] n=${r.n}` : "–");
     })))));
-  const cond = h("table", {}, h("tbody", {}, e.conditions.map((c) => h("tr", {}, h("td", {}, c.id), h("td", { className: "text" }, JSON.stringify(c.overrides))))));
+  const cond = h("table", {}, h("tbody", {}, e.conditions.map((c) => h("tr", {}, h("td", {}, c.id), h("td", { className: "text" }, JSON.stringify(e.branches ? Object.assign({ at: e.branches.at }, e.branches.conditions[c.id] || {}) : c.overrides))))));
   const plots = metrics.map((m) => h("div", { className: "chart" }, h("div", { className: "title" }, `${m}: mean and 95% CI`),
     intervalChart(conditions.map((c) => { const r = cell(c, m) || {}; return { label: c, mean: r.mean, lo: r.ci95_low, hi: r.ci95_high }; }))));
   fill(main, h("h2", {}, `Experiment ${e.name || id} (${e.scenario})`),
     h("div", { className: "panel" }, h("h3", {}, "Conditions"), cond),
     h("div", { className: "panel" }, h("h3", {}, "Conditions × metrics: mean [95% CI] (click a cell for its runs)"), h("div", { style: "overflow:auto" }, table), detail),
+    pairedPanel(e),
     seriesBands(e),
     h("div", { className: "panel" }, h("h3", {}, "Intervals"), h("div", { className: "charts" }, plots)));
   document.body.setAttribute("data-ready", "experiment");
+}
+
+// Paired differences of a branched experiment (paired.csv): per seed, treatment minus control;
+// the runs of a seed share their ticks before the branch point (one parent run per seed).
+function pairedPanel(e) {
+  if (!e.branches || !e.paired || !e.paired.length) return null;
+  const sign = (r) => (Number.isFinite(r.ci95_low) && r.ci95_low > 0 ? "pos" : Number.isFinite(r.ci95_high) && r.ci95_high < 0 ? "neg" : "");
+  const cellText = (r) => `${fmt(r.mean_diff)} [${fmt(r.ci95_low)}, ${fmt(r.ci95_high)}] n=${r.n}`;
+  const runRows = e.paired.filter((r) => !r.agent);
+  const treatments = Array.from(new Set(runRows.map((r) => r.treatment)));
+  const metrics = Array.from(new Set(runRows.map((r) => r.metric)));
+  const find = (rows, m, t) => rows.find((r) => r.metric === m && r.treatment === t);
+  const table = h("table", { id: "paired-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "metric"), treatments.map((t) => h("th", { className: "num" }, `${t} − ${e.branches.control}`)))),
+    h("tbody", {}, metrics.map((m) => h("tr", { "data-metric": m }, h("td", {}, m), treatments.map((t) => {
+      const r = find(runRows, m, t);
+      return h("td", { className: `num ${r ? sign(r) : ""}`, "data-treatment": t }, r ? cellText(r) : "–");
+    })))));
+  const agentRows = e.paired.filter((r) => r.agent);
+  let agents = null;
+  if (agentRows.length) {
+    const names = Array.from(new Set(agentRows.map((r) => r.metric))).sort();
+    const select = h("select", { id: "paired-agent-metric" }, names.map((n) => h("option", { value: n }, n)));
+    const box = h("div", { id: "paired-agents" });
+    const draw = () => {
+      const rows = agentRows.filter((r) => r.metric === select.value);
+      const who = Array.from(new Set(rows.map((r) => r.agent)));
+      fill(box, h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "agent"), treatments.map((t) => h("th", { className: "num" }, `${t} − ${e.branches.control}`)))),
+        h("tbody", {}, who.map((a) => h("tr", { "data-agent": a }, h("td", {}, a), treatments.map((t) => {
+          const r = rows.find((x) => x.agent === a && x.treatment === t);
+          return h("td", { className: `num ${r ? sign(r) : ""}`, "data-treatment": t }, r ? cellText(r) : "–");
+        }))))),
+      h("div", { className: "charts" }, treatments.map((t) => h("div", { className: "chart" }, h("div", { className: "title" }, `${select.value}: ${t} − ${e.branches.control} per agent`),
+        intervalChart(rows.filter((r) => r.treatment === t).map((r) => ({ label: r.agent, mean: r.mean_diff, lo: r.ci95_low, hi: r.ci95_high })))))));
+    };
+    select.addEventListener("change", draw);
+    draw();
+    agents = h("div", {}, h("h3", {}, "Per agent (sums of the agent's numeric action fields from the branch point on)"), h("div", { className: "filters" }, select), box);
+  }
+  const parents = (e.parents || []).map((p) => h("li", {}, `seed ${p.seed}: `, p.run !== null ? link(p.run, `#/run?${q({ id: p.run })}`) : "(outside the served folder)"));
+  return h("div", { className: "panel", id: "paired" },
+    h("h3", {}, `Paired differences: treatment − ${e.branches.control}, mean over seeds [95% CI]`),
+    h("p", { className: "muted" }, `Every condition of a seed continues one parent run from tick ${e.branches.at}; the ticks before are the parent's. Green: the interval lies above 0; red: below.`),
+    h("div", { style: "overflow:auto" }, table), agents,
+    parents.length ? h("details", {}, h("summary", {}, `parent runs (${parents.length})`), h("ul", { id: "paired-parents" }, parents)) : null);
 }
 
 // Per-tick series of the runs, mean and 95% CI band per condition (one series at a time).
