@@ -327,6 +327,7 @@ def test_world_views(
             # the rumour's cascades as trees, as of tick 5 (later posts grey)
             page.wait_for_selector("#cascades svg.tree circle")
             assert page.locator("#cascades .tree-box").count() >= 1
+            page.wait_for_selector("#follows svg.graph circle")
         world.scroll_into_view_if_needed()
         shot(page, view, tmp_path)
         if view == "town":

@@ -59,3 +59,45 @@ def test_a_run_without_seed_posts_has_no_trees(tmp_path: Path) -> None:
     make_run(tmp_path / "runs" / "commons", "commons", "months=1", "protocol=societas")
     with dashboard(tmp_path / "runs") as url:
         assert get(f"{url}/api/cascades?run=commons") == {"trees": []}
+
+
+def test_the_follow_sample_is_the_runs_graph_at_its_end(tmp_path: Path) -> None:
+    out = make_run(
+        tmp_path / "runs" / "social",
+        "social",
+        "agents=400",
+        "mode=archetype",
+        "ticks=5",
+        "mean_degree=6",
+    )
+    with RunStore.open(out, readonly=True) as store:
+        events = store.events()
+    states = [
+        e.state
+        for e in events
+        if e.kind == "world_state" and e.actor is None and "seed_cascades" in e.state
+    ]
+    made = {
+        (a, f)
+        for e in events
+        if e.kind == "population_step"
+        for a, f in zip(e.columns.get("actor", []), e.columns.get("followee", []), strict=False)
+        if f is not None and f >= 0
+    }
+    with dashboard(tmp_path / "runs") as url:
+        sample = get(f"{url}/api/follows?run=social")
+        trees = get(f"{url}/api/cascades?run=social")["trees"]
+    assert sample["follow_edges"] == states[-1]["follow_edges"]  # the graph as the run left it
+    assert sample["users"] == 400
+    users = {n["user"] for n in sample["nodes"]}
+    assert {t["nodes"][0]["author"] for t in trees} <= users
+    assert {n["role"] for n in sample["nodes"]} >= {"seed author", "follower"}
+    assert all(u in users and v in users and u != v for u, v in sample["edges"])
+    # follows made during the run between sampled users are edges of the sample
+    assert {(a, f) for a, f in made if a in users and f in users} <= {
+        (u, v) for u, v in sample["edges"]
+    }
+    followers = [n["user"] for n in sample["nodes"] if n["role"] == "follower"]
+    authors = {n["user"] for n in sample["nodes"] if n["role"] == "seed author"}
+    edges = {(u, v) for u, v in sample["edges"]}
+    assert all(any((f, a) in edges for a in authors) for f in followers)

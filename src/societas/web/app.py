@@ -292,6 +292,27 @@ async def api_cascades(request: web.Request) -> web.StreamResponse:
     return _json(await _in_thread(load))
 
 
+async def api_follows(request: web.Request) -> web.StreamResponse:
+    """A sample of a social run's follow graph (``views.follow_sample``): the run's world is
+    rebuilt from its settings and latest snapshot, so it is read once per version of the
+    store."""
+    from societas.web.views import follow_sample
+
+    db = _db(request)
+    cache: _OverviewCache = request.app[SETTINGS_KEY]["follows"]
+
+    def load() -> dict[str, Any]:
+        hit = cache.get(db)
+        if hit is not None:
+            return hit
+        stamp = cache.stamp(db)
+        data = follow_sample(db.parent)
+        cache.put(db, stamp, data)
+        return data
+
+    return _json(await _in_thread(load))
+
+
 async def api_seat(request: web.Request) -> web.StreamResponse:
     """The decisions of seated agents (``--human``) waiting for a person, oldest first."""
     from societas.llm.human import pending_requests
@@ -382,6 +403,7 @@ def create_app(
         "hosts": {"127.0.0.1", "localhost", "::1"} if hosts is None else hosts,
         "cache": _OverviewCache(),
         "cascades": _OverviewCache(size=4),
+        "follows": _OverviewCache(size=4),
     }
     app.router.add_get("/", index)
     app.router.add_get("/api/runs", api_runs)
@@ -393,6 +415,7 @@ def create_app(
     app.router.add_get("/api/live", api_live)
     app.router.add_get("/api/interview", api_interview)
     app.router.add_get("/api/cascades", api_cascades)
+    app.router.add_get("/api/follows", api_follows)
     app.router.add_get("/api/seat", api_seat)
     app.router.add_post("/api/seat", api_seat_answer)
     app.router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)

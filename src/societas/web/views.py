@@ -10,7 +10,10 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from societas.web.reader import _loads
 
@@ -302,6 +305,67 @@ def cascade_trees(conn: sqlite3.Connection, max_nodes: int = 300) -> dict[str, A
                     }
                 )
     return {"trees": sorted(trees.values(), key=lambda t: (t["seed"] is None, t["seed"]))}
+
+
+def follow_sample(run_dir: Path, max_nodes: int = 80) -> dict[str, Any]:
+    """A sample of a social run's follow graph as of its latest snapshot: each seed post's
+    author, the first users of its cascade tree and some of the author's followers, with every
+    follow edge among them (``src`` follows ``dst``). The graph is the world's own: the run's
+    world is assembled from its stored settings (``engine.runner.assemble``) and restored from
+    the snapshot, so follows made during the run are in it."""
+    from societas.engine.runner import assemble, stored_settings
+    from societas.scenarios import get_scenario
+    from societas.scenarios.social.world import SocialWorld
+    from societas.store import DB_NAME, RunStore
+    from societas.web.stores import read_only
+
+    with RunStore.open(run_dir, readonly=True) as store:
+        info = store.run_info()
+        snap = store.latest_snapshot()
+    with read_only(run_dir / DB_NAME) as conn:
+        trees = cascade_trees(conn)["trees"]
+    if info["scenario"] != "social" or snap is None:
+        return {"nodes": [], "edges": [], "tick": None}
+    scenario = get_scenario("social")
+    config, options, personas = stored_settings(scenario, info)
+    world = assemble(scenario, config, options, personas).world
+    world.restore(snap[2]["world"])
+    if not isinstance(world, SocialWorld):
+        return {"nodes": [], "edges": [], "tick": None}
+    graph = world.graph
+    role: dict[int, str] = {}
+    for tree in trees:
+        if tree["nodes"] and isinstance(tree["nodes"][0]["author"], int):
+            role[int(tree["nodes"][0]["author"])] = "seed author"
+    per_tree = max(1, (max_nodes // 2) // max(1, len(trees)))
+    for tree in trees:
+        for node in tree["nodes"][1 : 1 + per_tree]:
+            if isinstance(node["author"], int):
+                role.setdefault(int(node["author"]), node["kind"] + "er")
+    authors = [u for u, r in role.items() if r == "seed author"]
+    room = max(0, max_nodes - len(role))
+    for author in authors:
+        rows = np.flatnonzero(graph.indices == author)  # follow edges pointing at the author
+        followers = np.searchsorted(graph.indptr, rows, side="right") - 1
+        for u in followers[: max(1, room // max(1, len(authors)))].tolist():
+            role.setdefault(int(u), "follower")
+    members = np.asarray(sorted(role), dtype=np.int64)
+    edges = [
+        [int(u), int(v)]
+        for u in members.tolist()
+        for v in graph.followees(u).tolist()
+        if v in role and v != u
+    ]
+    indeg = graph.in_degree()
+    return {
+        "tick": snap[0],
+        "users": int(graph.n),
+        "follow_edges": int(graph.num_edges),
+        "nodes": [
+            {"user": u, "role": role[u], "followers": int(indeg[u])} for u in members.tolist()
+        ],
+        "edges": edges,
+    }
 
 
 def donor_view(conn: sqlite3.Connection) -> View | None:

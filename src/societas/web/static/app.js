@@ -5,7 +5,7 @@
 (function () {
 "use strict";
 
-const { lineChart, barChart, intervalChart, treeChart, fmt, PALETTE } = window.charts;
+const { lineChart, barChart, intervalChart, treeChart, graphChart, fmt, PALETTE } = window.charts;
 
 // -- small helpers ---------------------------------------------------------------------------
 
@@ -112,7 +112,7 @@ async function showRuns(main) {
 
 // -- run view --------------------------------------------------------------------------------
 
-const state = { run: null, id: null, tick: null, playing: null, timer: null, seatTimer: null, agent: null, log: null, cascades: null };
+const state = { run: null, id: null, tick: null, playing: null, timer: null, seatTimer: null, agent: null, log: null, cascades: null, follows: null };
 
 function tickIndex(tick) { return state.run.ticks.indexOf(tick); }
 function lastTick() { const t = state.run.ticks; return t.length ? t[t.length - 1] : 0; }
@@ -336,7 +336,24 @@ function socialView(w) {
       h("div", {}, h("div", { className: "title" }, `attitudes at tick ${cur.tick} (sample, -1 to 1)`), hist)),
     w.seeds.length ? h("div", { className: "clip" }, w.seeds.map((s) => h("div", { className: "msg" }, h("span", { className: "who" }, `seed ${s.seed} (${s.label}, ${s.topic}, tick ${s.tick})`), h("span", { className: "text" }, s.text)))) : null,
     w.groups[String(cur.tick)] ? groupAnswers(cur.tick, w.groups[String(cur.tick)]) : null,
-    cascadeTrees(cur.tick));
+    cascadeTrees(cur.tick),
+    followSample());
+}
+
+// A sample of the follow graph as of the run's latest snapshot: seed authors, the first users
+// of each cascade and some of the authors' followers, with the follow edges among them.
+const FOLLOW_ROLES = ["seed author", "reposter", "commenter", "follower"];
+function followSample() {
+  const box = h("div", { id: "follows" }, h("div", { className: "title" }, "a sample of the follow graph (seed authors, cascade users, followers)"));
+  const draw = (g) => {
+    if (!g.nodes.length) { box.appendChild(h("p", { className: "muted" }, "no follow graph in this run")); return; }
+    box.appendChild(h("div", { className: "muted" }, `${g.nodes.length} of ${fmt(g.users)} users and the ${g.edges.length} follow edges among them (of ${fmt(g.follow_edges)}), as of tick ${g.tick}`));
+    box.appendChild(graphChart(g.nodes, g.edges, { roles: FOLLOW_ROLES }));
+    box.appendChild(h("div", { className: "legend" }, FOLLOW_ROLES.map((n, i) => h("span", {}, h("i", { style: `background:${PALETTE[i % PALETTE.length]}` }), n))));
+  };
+  if (state.follows && state.follows.id === state.id && state.follows.seq === state.run.max_seq) draw(state.follows.data);
+  else api("follows", { run: state.id }).then((data) => { state.follows = { id: state.id, seq: state.run.max_seq, data }; draw(data); }).catch((err) => box.appendChild(h("p", { className: "error" }, String(err.message || err))));
+  return box;
 }
 
 // The rumour's cascades as trees, as of the selected tick (later posts grey); read once per run.

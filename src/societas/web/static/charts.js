@@ -197,5 +197,33 @@ function treeChart(nodes, opts) {
   return svg;
 }
 
-window.charts = { lineChart, barChart, intervalChart, treeChart, fmt, PALETTE };
+// Users on a circle with the follow edges among them (a line from follower to followee, a dot
+// near the followee's end). nodes: [{user, role, followers}], edges: [[src, dst]].
+function graphChart(nodes, edges, opts) {
+  const o = Object.assign({ size: 420, roles: [] }, opts || {});
+  const c = o.size / 2, r = o.size / 2 - 30;
+  const at = new Map(nodes.map((n, i) => {
+    const a = (2 * Math.PI * i) / Math.max(1, nodes.length) - Math.PI / 2;
+    return [n.user, { x: c + r * Math.cos(a), y: c + r * Math.sin(a) }];
+  }));
+  const svg = svgEl("svg", { width: o.size, height: o.size, class: "graph" });
+  for (const [u, v] of edges) {
+    const a = at.get(u), b = at.get(v);
+    if (!a || !b) continue;
+    svg.appendChild(svgEl("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, stroke: "#8aa", "stroke-opacity": 0.45, "stroke-width": 1 }));
+    svg.appendChild(svgEl("circle", { cx: a.x + 0.85 * (b.x - a.x), cy: a.y + 0.85 * (b.y - a.y), r: 1.6, fill: "#688" }));
+  }
+  for (const n of nodes) {
+    const p = at.get(n.user);
+    const k = Math.max(0, o.roles.indexOf(n.role));
+    const dot = svgEl("circle", { cx: p.x, cy: p.y, r: 3 + Math.min(6, Math.log2(1 + n.followers)), fill: PALETTE[k % PALETTE.length], "data-user": n.user });
+    const title = svgEl("title", {});
+    title.textContent = `user_${n.user} · ${n.role} · ${n.followers} followers`;
+    dot.appendChild(title);
+    svg.appendChild(dot);
+  }
+  return svg;
+}
+
+window.charts = { lineChart, barChart, intervalChart, treeChart, graphChart, fmt, PALETTE };
 })();
