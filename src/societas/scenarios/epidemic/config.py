@@ -56,8 +56,18 @@ def _nyc_boroughs() -> dict[str, float]:
 
 
 def _nyc_age_shares() -> list[float]:
-    # Shares of the six AGE_BANDS in NYC (ACS 2019 5-year, table S0101; rounded).
-    return [0.232, 0.152, 0.166, 0.128, 0.180, 0.142]
+    # Shares of the six AGE_BANDS in NYC: the NYC Health Department's population denominators
+    # (July 2019 intercensal estimates), read from nychealth/coronavirus-data totals/by-group.csv
+    # lines 2-12 as CASE_COUNT / CASE_RATE * 100,000; bands that straddle AgentTorch's are split
+    # in proportion to their years (docs/scenarios/epidemic.md).
+    return [0.2286, 0.1494, 0.1572, 0.1298, 0.1815, 0.1536]
+
+
+def _nyc_household_sizes() -> list[float]:
+    # Households of 1 .. 6 people. Size 1 (32.47%) and the mean (2.630) are AgentTorch's NYC
+    # household table (agent_torch/populations/NYC/household.pkl, 262 NTAs); the shares of 2..6
+    # are a geometric series fitted to that mean (the table has no size breakdown).
+    return [0.3247, 0.2267, 0.1672, 0.1233, 0.0910, 0.0671]
 
 
 class EpidemicConfig(BaseModel):
@@ -79,7 +89,7 @@ class EpidemicConfig(BaseModel):
         default_factory=_nyc_age_shares, min_length=6, max_length=6, description="by AGE_BANDS"
     )
     household_sizes: list[float] = Field(
-        default=[0.32, 0.28, 0.16, 0.13, 0.07, 0.04],
+        default_factory=_nyc_household_sizes,
         min_length=1,
         max_length=12,
         description="share of households of size 1, 2, ... (by household)",
