@@ -4,9 +4,9 @@ Each configuration runs in a fresh process through the whole engine (``prepare_r
 ``run_sync``: the city is synthesised, every week's archetype groups are asked through the
 Gateway with the scripted behaviour (the fixed rule answering as a model would), seven daily
 disease steps, labour, metrics and a durable snapshot per week in SQLite). It prints wall time
-(build + run + final metrics) and the peak resident memory of that process
-(``ru_maxrss``; under Ray the shards live in the Ray workers, whose peak is read from
-``/proc`` while the run goes on and added). Targets (issue 17): 8.4M x 52 weeks within
+(build + run + final metrics), its CPU time and the peak resident memory of that process
+(``ru_maxrss``; under Ray the shards live in the Ray workers, whose memory and CPU time are
+read from ``/proc`` while the run goes on and added). Targets (issue 17): 8.4M x 52 weeks within
 10 minutes and 8 GB on 2 cores.
 
 The baseline is the same run at ``--baseline`` people (default 100,000), in the same command:
@@ -43,22 +43,34 @@ from typing import Any
 SKIP = {"wall_s", "peak_rss_mb"}
 
 
-def _ray_worker_rss(marker: str) -> int:
-    """Resident memory (kB) of the Ray worker processes of our cluster."""
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+def _ray_workers(marker: str) -> tuple[int, float]:
+    """Resident memory (kB) and CPU time (s) of the worker processes of our cluster: the
+    children of the raylets whose command line names our cluster's folder (a worker renames
+    itself ``ray::...``, so its own command line does not)."""
+    stats: dict[int, tuple[int, str]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
             continue
         try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-            if marker not in cmd or "default_worker" not in cmd:
-                continue
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        stats[int(entry)] = (ppid, cmd)
+    raylets = {pid for pid, (_, cmd) in stats.items() if marker in cmd and "raylet" in cmd}
+    rss, ticks = 0, 0
+    for pid, (ppid, cmd) in stats.items():
+        if ppid not in raylets or not cmd.startswith("ray::_Shard"):
+            continue
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
+                    rss += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
             continue
-    return total
+    return rss, ticks / os.sysconf("SC_CLK_TCK")
 
 
 def one(n: int, weeks: int, runner: str, address: str | None, marker: str) -> dict[str, Any]:
@@ -68,11 +80,14 @@ def one(n: int, weeks: int, runner: str, address: str | None, marker: str) -> di
     from societas.typing import TickCompleted
 
     peak_workers = [0]
+    worker_cpu = [0.0]
     done = threading.Event()
 
     def watch() -> None:
         while not done.wait(0.5):
-            peak_workers[0] = max(peak_workers[0], _ray_worker_rss(marker))
+            rss, cpu = _ray_workers(marker)
+            peak_workers[0] = max(peak_workers[0], rss)
+            worker_cpu[0] = max(worker_cpu[0], cpu)
 
     watcher = threading.Thread(target=watch, daemon=True)
     if runner == "ray":
@@ -97,13 +112,17 @@ def one(n: int, weeks: int, runner: str, address: str | None, marker: str) -> di
                 if isinstance(e, TickCompleted)
             ]
     done.set()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    rss = usage.ru_maxrss
     return {
         "agents": n,
         "weeks": weeks,
         "runner": runner,
         "wall_s": round(wall, 1),
         "peak_rss_mb": round((rss + peak_workers[0]) / 1024, 1),
+        # CPU time of this process and (under Ray) of the shard workers: on a shared machine
+        # the wall time depends on the load, the CPU time much less.
+        "cpu_s": round(usage.ru_utime + usage.ru_stime + worker_cpu[0], 1),
         "max_calls_per_tick": max(calls) if calls else 0,
         "metrics": metrics,
     }
@@ -145,6 +164,7 @@ def _show(r: dict[str, Any]) -> None:
     m = r["metrics"]
     print(
         f"{r['agents']:>9} people x {r['weeks']} weeks ({r['runner']}): {r['wall_s']:>7.1f} s, "
+        f"CPU {r['cpu_s']:>7.1f} s, load {os.getloadavg()[0]:.1f}, "
         f"peak {r['peak_rss_mb']:>7.1f} MB, calls/tick <= {r['max_calls_per_tick']}, "
         f"attack rate {m['attack_rate']:.4f}, final unemployment {m['final_unemployment']:.4f}"
     )

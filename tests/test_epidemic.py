@@ -18,7 +18,7 @@ from societas.scenarios.epidemic import (
     EpidemicWorld,
     final_size,
 )
-from societas.scenarios.epidemic.config import SectorShock
+from societas.scenarios.epidemic.config import Lockdown, SectorShock, Stimulus
 from societas.scenarios.epidemic.population import synthesize
 from societas.store import RunStore
 
@@ -217,3 +217,41 @@ def test_bad_settings_name_the_field() -> None:
         EpidemicConfig(transmission={"Atlantis": 2.0})
     with pytest.raises(ValueError, match="occupation_by_age"):
         EpidemicConfig(occupation_by_age=[[1.0, 0.0]] * 6)
+
+
+def test_a_lockdown_closes_its_sectors_and_slows_the_epidemic_for_its_weeks() -> None:
+    base = {"agents": 30_000, "initial_infected": 0.005, "beta": 0.25, "behaviour": "off"}
+    free = _world(EpidemicConfig(**base))
+    closed = _world(EpidemicConfig(**base, lockdown=Lockdown(week=2, weeks=3, contacts=0.3)))
+    a, b = _run_weeks(free, 7), _run_weeks(closed, 7)
+    # The same people and draws until the lockdown starts.
+    assert [r.new.tolist() for r in a[:2]] == [r.new.tolist() for r in b[:2]]
+    assert sum(int(r.new.sum()) for r in b[2:5]) < 0.7 * sum(int(r.new.sum()) for r in a[2:5])
+    # Hospitality workers stay home in the lockdown weeks, and absence costs jobs.
+    assert b[3].labour["at_work"][0] < 0.95 * a[3].labour["at_work"][0]
+    assert b[4].labour["unemployed"].sum() > a[4].labour["unemployed"].sum()
+    # After it ends (week 5 on), hospitality workers with a job go back to work.
+    city = closed.arrays()
+    assert (city["at_work"] & (city["occupation"] == 3)).any()
+    during = _world(EpidemicConfig(**base, lockdown=Lockdown(week=0, weeks=2, contacts=0.3)))
+    _run_weeks(during, 1)
+    city = during.arrays()
+    assert not (city["at_work"] & (city["occupation"] == 3)).any()
+    assert (city["at_work"] & (city["occupation"] == 1)).any()  # essential work goes on
+
+
+def test_wage_support_keeps_absent_workers_on_the_payroll() -> None:
+    base = {
+        "agents": 30_000,
+        "behaviour": "off",
+        "initial_infected": 0.0,
+        "absence_layoff": 0.5,
+        "lockdown": Lockdown(week=0, weeks=4, contacts=1.0),
+    }
+    without = _run_weeks(_world(EpidemicConfig(**base)), 4)
+    support = EpidemicConfig(**base, stimulus=Stimulus(week=0, weeks=4, layoff=0.0, hiring=1.0))
+    with_ = _run_weeks(_world(support), 4)
+    lost = [float(r.labour["unemployed"].sum()) for r in without]
+    kept = [float(r.labour["unemployed"].sum()) for r in with_]
+    assert lost[-1] > kept[-1] + 0.05 * float(without[-1].labour["labour_force"].sum())
+    assert kept[-1] <= kept[0]  # no absence layoffs at all: unemployment only falls

@@ -74,7 +74,8 @@ def calibrate_command(
         )
         result = calibrate(spec, data, out, log=lambda line: _err.print(Text(line)))
         table = Table(title=f"calibration {out} ({behaviour}, {len(result.trials)} trials)")
-        for column in ("neighbourhood", "multiplier", "train RMSE", "test RMSE"):
+        columns = ("neighbourhood", "multiplier", "train RMSE", "test RMSE", "test MAE")
+        for column in (*columns, "unemployment RMSE (pp)", "unemployment MAE (pp)"):
             table.add_column(column)
         for hood, borough in result.borough_of.items():
             table.add_row(
@@ -82,6 +83,13 @@ def calibrate_command(
                 f"{result.transmission[borough]:.3g}",
                 f"{result.train_rmse[hood]:.1f}",
                 f"{result.test_rmse[hood]:.1f}",
+                f"{result.test_mae[hood]:.1f}",
+                f"{result.unemployment_test_rmse[borough]:.2f}",
+                f"{result.unemployment_test_mae[borough]:.2f}",
             )
         _out.print(table)
+        calls = sum(t.llm_calls for t in result.trials)
+        _out.print(
+            Text(f"model calls: {calls:.0f} in all, {result.llm_calls:.0f} in the final run")
+        )
         _out.print(Text(f"result: {out / 'calibration.json'}"))

@@ -7,10 +7,11 @@ simulated weekly new infections of borough b, ``x_b``, are compared with the nei
 reported cases ``y_n`` after a reporting scale fitted on the training weeks only (least squares,
 ``s = sum x y / sum x x``: it absorbs the neighbourhood's share of the borough and the share of
 infections reported). The training loss of a borough is the RMSE of ``s x - y`` over the
-training weeks; the forecast error is the same RMSE over the held-out weeks with the training
-``s``. The loss follows AgentTorch's calibration, which minimises the mean squared error between
-simulated and observed series (``agent_torch/models/macro_economics/trainer_calibnn.py`` lines
-215 and 404-407, ``torch.nn.MSELoss``); we report its root, in reported cases per week.
+training weeks; the forecast error is the same RMSE (and the mean absolute error) over the
+held-out weeks with the training ``s``. The loss follows AgentTorch's calibration, which
+minimises the mean squared error between simulated and observed series
+(``agent_torch/models/macro_economics/trainer_calibnn.py`` lines 215 and 404-407,
+``torch.nn.MSELoss``); we report its root, in reported cases per week.
 
 Search (gradient-free, deterministic, so a rerun asks for the same trials):
 
@@ -22,8 +23,8 @@ Search (gradient-free, deterministic, so a rerun asks for the same trials):
 Each trial is a recorded run under ``out/trials/<name>``: a completed trial is read back from
 its store, an interrupted one is resumed, so ``calibrate`` picks up where it was stopped.
 Unemployment: the simulated weekly borough rates are averaged per calendar month and compared
-with the NYS DOL monthly rates (``load_unemployment``), RMSE in percentage points over the
-held-out months.
+with the NYS DOL monthly rates (``load_unemployment``), RMSE and MAE in percentage points over
+the held-out months.
 """
 
 from __future__ import annotations
@@ -87,7 +88,10 @@ class CalibrationResult(BaseModel):
     scale: dict[str, float]  # by neighbourhood
     train_rmse: dict[str, float]  # by neighbourhood, reported cases per week
     test_rmse: dict[str, float]
+    test_mae: dict[str, float]  # by neighbourhood, reported cases per week
     unemployment_test_rmse: dict[str, float]  # by borough, percentage points
+    unemployment_test_mae: dict[str, float]  # by borough, percentage points
+    llm_calls: float  # model calls of the final run (all trials: sum over ``trials``)
     observed: dict[str, list[float]]
     forecast: dict[str, list[float]]
     dates: list[str]
@@ -183,6 +187,10 @@ def _rmse(a: F64, b: F64) -> float:
     return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
+def _mae(a: F64, b: F64) -> float:
+    return float(np.mean(np.abs(a - b)))
+
+
 def _loss(trial: Trial, borough: str, obs: F64, train: int) -> tuple[float, float]:
     sim = np.asarray(trial.weekly[borough][:train])
     s = _fit(sim, obs[:train])
@@ -224,15 +232,17 @@ def calibrate(
         trial({b: centre[b] * f for b in boroughs})
     chosen = {b: best(b, trials).transmission[b] for b in boroughs}
     final = trial(chosen)
-    scale, train_rmse, test_rmse, forecast = {}, {}, {}, {}
+    scale, train_rmse, test_rmse, test_mae, forecast = {}, {}, {}, {}, {}
     for b in boroughs:
         hood = by_borough[b].neighbourhood
         loss, s = _loss(final, b, obs[b], spec.train)
         sim = s * np.asarray(final.weekly[b])
         scale[hood], train_rmse[hood] = s, loss
         test_rmse[hood] = _rmse(sim[spec.train :], obs[b][spec.train :])
+        test_mae[hood] = _mae(sim[spec.train :], obs[b][spec.train :])
         forecast[hood] = [round(float(x), 2) for x in sim]
     dates = _week_dates(next(iter(cases.values())), spec)
+    unemployment = _unemployment_errors(final, dates, spec, data)
     result = CalibrationResult(
         spec=spec,
         trials=trials,
@@ -241,7 +251,10 @@ def calibrate(
         scale=scale,
         train_rmse=train_rmse,
         test_rmse=test_rmse,
-        unemployment_test_rmse=_unemployment_errors(final, dates, spec, data),
+        test_mae=test_mae,
+        unemployment_test_rmse={b: e[0] for b, e in unemployment.items()},
+        unemployment_test_mae={b: e[1] for b, e in unemployment.items()},
+        llm_calls=final.llm_calls,
         observed={by_borough[b].neighbourhood: [float(x) for x in obs[b]] for b in boroughs},
         forecast=forecast,
         dates=dates,
@@ -253,9 +266,9 @@ def calibrate(
 
 def _unemployment_errors(
     trial: Trial, dates: list[str], spec: CalibrationSpec, data: Path
-) -> dict[str, float]:
-    """RMSE (percentage points) of the monthly mean of the simulated weekly rate against the
-    observed monthly rate, over the months of the held-out weeks."""
+) -> dict[str, tuple[float, float]]:
+    """RMSE and MAE (percentage points) of the monthly mean of the simulated weekly rate
+    against the observed monthly rate, over the months of the held-out weeks."""
     observed = load_unemployment(data)
     months = [
         (d.year, d.month) for d in (dt.date.fromisoformat(x.replace("/", "-")) for x in dates)
@@ -268,5 +281,10 @@ def _unemployment_errors(
             sim = [100.0 * w for w, m in zip(weekly, months, strict=False) if m == ym]
             if sim and ym in observed[b]:
                 errs.append(float(np.mean(sim)) - observed[b][ym])
-        out[b] = float(np.sqrt(np.mean(np.square(errs)))) if errs else float("nan")
+        e = np.asarray(errs)
+        out[b] = (
+            (float(np.sqrt(np.mean(e**2))), float(np.mean(np.abs(e))))
+            if errs
+            else (float("nan"), float("nan"))
+        )
     return out

@@ -15,7 +15,9 @@ __all__ = [
     "ARCHETYPE_KEYS",
     "OCCUPATIONS",
     "EpidemicConfig",
+    "Lockdown",
     "SectorShock",
+    "Stimulus",
 ]
 
 # AgentTorch's six age groups (agent_torch/models/covid/calibration/utils/llm.py, AgeGroup).
@@ -37,6 +39,36 @@ class SectorShock(BaseModel):
     week: int = Field(ge=0)
     occupation: Literal["essential", "office", "hospitality"]
     layoff: float = Field(default=0.0, ge=0.0, le=1.0)
+    hiring: float = Field(default=1.0, ge=0.0, le=10.0)
+
+
+def _hospitality() -> list[Literal["essential", "office", "hospitality"]]:
+    return ["hospitality"]
+
+
+class Lockdown(BaseModel):
+    """From week ``week`` for ``weeks`` weeks: community and workplace contacts are multiplied
+    by ``contacts`` and the on-site workplaces of the ``close`` sectors shut (their workers
+    stay home, so the absence layoffs of the labour update apply to them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    week: int = Field(ge=0)
+    weeks: int = Field(default=8, ge=1, le=520)
+    contacts: float = Field(default=0.5, ge=0.0, le=1.0)
+    close: list[Literal["essential", "office", "hospitality"]] = Field(default_factory=_hospitality)
+
+
+class Stimulus(BaseModel):
+    """From week ``week`` for ``weeks`` weeks, wage support: the weekly probability that an
+    absent on-site worker is laid off is multiplied by ``layoff`` and the weekly probability
+    that an unemployed person finds a job by ``hiring``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    week: int = Field(ge=0)
+    weeks: int = Field(default=8, ge=1, le=520)
+    layoff: float = Field(default=0.3, ge=0.0, le=1.0)
     hiring: float = Field(default=1.0, ge=0.0, le=10.0)
 
 
@@ -176,6 +208,10 @@ class EpidemicConfig(BaseModel):
         default=0.04, ge=0.0, le=1.0, description="weekly P(finding a job) when unemployed"
     )
     shocks: list[SectorShock] = Field(default_factory=list)
+
+    # -- interventions (counterfactuals) ---------------------------------------------------
+    lockdown: Lockdown | None = Field(default=None, description="a lockdown, or none")
+    stimulus: Stimulus | None = Field(default=None, description="wage support, or none")
 
     @model_validator(mode="after")
     def _check(self) -> EpidemicConfig:

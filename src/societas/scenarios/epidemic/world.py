@@ -35,7 +35,7 @@ exchange are integer counts, so any number of shards (local or Ray) gives the sa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,6 +58,8 @@ from societas.scenarios.epidemic.config import (
     ARCHETYPE_KEYS,
     OCCUPATIONS,
     EpidemicConfig,
+    Lockdown,
+    Stimulus,
 )
 from societas.scenarios.epidemic.population import synthesize
 
@@ -130,7 +132,8 @@ def _behave(shard: ShardState, shared: Mapping[str, Any]) -> dict[str, Any]:
     p_work = np.asarray(shared["p_work"])[codes]
     del codes
     isolate = rng.uniform(seed, t, _ISOLATE, idx) < p_iso
-    worker = np.flatnonzero(a["employed"] & ~isolate & (a["occupation"] != 0))
+    open_ = np.asarray(shared["open"], dtype=bool)
+    worker = np.flatnonzero(a["employed"] & ~isolate & open_[a["occupation"]])
     at_work = np.zeros(shard.n, dtype=bool)
     at_work[worker] = rng.uniform(seed, t, _WORK, worker + shard.offset) < p_work[worker]
     cell = (a["borough"].astype(np.int32) * N_AGE + a["age"]) * N_OCC + a["occupation"]
@@ -493,13 +496,20 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
         """Behaviour draws, ``days`` disease steps and the labour update of one week."""
         c, ex = self.config, self.executor
         shared = self._shared(week, radix)
-        shared.update(p_isolate=p_iso, p_work=p_work)
+        lockdown = _active(c.lockdown, week)
+        stimulus = _active(c.stimulus, week)
+        open_ = np.asarray([o != "none" for o in OCCUPATIONS])
+        if lockdown is not None:
+            open_ &= np.asarray([o not in lockdown.close for o in OCCUPATIONS])
+        shared.update(p_isolate=p_iso, p_work=p_work, open=open_)
         shared["n_codes"] = self._n_codes
         tally = _merge(ex.map(_behave, shared))
         people = self._people_by_borough().astype(np.float64)
         n_b = len(self.borough_names)
         tau = np.asarray([c.transmission.get(b, 1.0) for b in self.borough_names])
         scale = c.contact_scale[week] if week < len(c.contact_scale) else 1.0
+        if lockdown is not None:
+            scale *= lockdown.contacts
         # The code's columns: borough, age band, occupation, isolating, at work.
         code = np.arange(self._n_codes)
         at_work, isolate = code % 2, (code // 2) % 2
@@ -567,6 +577,10 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
                 layoff[o] = max(layoff[o], shock.layoff)
             if shock.week <= week:
                 hire[o] = min(1.0, c.hiring * shock.hiring)
+        absence_layoff = c.absence_layoff
+        if stimulus is not None:
+            absence_layoff *= stimulus.layoff
+            hire = np.minimum(1.0, hire * stimulus.hiring)
         labour = _merge(
             ex.map(
                 _labour,
@@ -574,7 +588,7 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
                     "seed": self.state.seed,
                     "week": week,
                     "n_boroughs": n_b,
-                    "absence_layoff": c.absence_layoff,
+                    "absence_layoff": absence_layoff,
                     "layoff": layoff,
                     "hire": hire,
                 },
@@ -622,6 +636,16 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
         if self._executor is None:
             self._executor = LocalExecutor(1)
         self._scatter(arrays)
+
+
+_Spell = TypeVar("_Spell", Lockdown, Stimulus)
+
+
+def _active(spell: _Spell | None, week: int) -> _Spell | None:
+    """The intervention if it is in force in ``week``."""
+    if spell is not None and spell.week <= week < spell.week + spell.weeks:
+        return spell
+    return None
 
 
 def _nobody(agent_id: str, tick: int) -> None:
