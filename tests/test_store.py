@@ -214,6 +214,42 @@ def test_create_refuses_an_existing_run(tmp_path: Path) -> None:
     assert _sha(tmp_path / DB_NAME) == before
 
 
+def test_a_store_being_created_is_never_seen_half_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader polling for run.db (the dashboard, a test waiting for the first tick) once
+    found it at schema version 0: the store appeared before its migrations were committed.
+    It is now built under another name and linked in whole."""
+    import societas.store.runstore as runstore
+
+    seen: list[bool] = []
+    migrate = runstore.migrate
+
+    def watched(conn: sqlite3.Connection, path: object = "run store") -> int:
+        seen.append((tmp_path / DB_NAME).exists())
+        return migrate(conn, path)
+
+    monkeypatch.setattr(runstore, "migrate", watched)
+    store = _create(tmp_path)
+    assert seen == [False]  # not there while the schema is being made
+    store.close()
+    with RunStore.open(tmp_path, readonly=True) as reader:
+        assert reader.run_info()["run_id"] == RUN_ID
+    assert sorted(p.name for p in tmp_path.iterdir() if "partial" in p.name) == []
+
+
+def test_a_create_killed_before_its_link_leaves_no_run_and_is_redone(tmp_path: Path) -> None:
+    partial = tmp_path / f".{DB_NAME}.partial"
+    partial.write_bytes(b"half a database")
+    Path(f"{partial}-wal").write_bytes(b"junk")
+    assert not (tmp_path / DB_NAME).exists()
+    _create(tmp_path).close()
+    assert not partial.exists()
+    assert not Path(f"{partial}-wal").exists()
+    with RunStore.open(tmp_path, readonly=True) as reader:
+        assert reader.run_info()["run_id"] == RUN_ID
+
+
 def _future(directory: Path) -> Path:
     _create(directory).close()
     path = directory / DB_NAME

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
 import zlib
@@ -131,15 +132,35 @@ class RunStore:
                 f"{path}: a run already exists here; use 'societas resume {directory}' "
                 "or choose another --out"
             )
-        conn = cls._connect(path)
-        migrate(conn)
-        now = time.time()
-        conn.execute(
-            "INSERT INTO runs (run_id, scenario, seed, model, config, status, num_ticks, "
-            "created, updated, societas_version) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
-            (run_id, scenario, seed, model, json.dumps(config), num_ticks, now, now, version),
-        )
-        return cls(path, conn)
+        # The store is built whole under another name and linked in as run.db: a reader that
+        # polls for run.db (the dashboard, a test, `societas status`) never opens a store
+        # half-made (empty, or at schema version 0 before its migrations are committed).
+        partial = directory / f".{DB_NAME}.partial"
+        for leftover in (partial, *(Path(f"{partial}{suffix}") for suffix in ("-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)  # a create killed before its link
+        try:
+            conn = cls._connect(partial)
+            try:
+                migrate(conn)
+                now = time.time()
+                row = (run_id, scenario, seed, model, json.dumps(config), num_ticks, now, now)
+                conn.execute(
+                    "INSERT INTO runs (run_id, scenario, seed, model, config, status, "
+                    "num_ticks, created, updated, societas_version) "
+                    "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                    (*row, version),
+                )
+            finally:
+                conn.close()  # the last connection checkpoints the WAL into the file, removes it
+            os.link(partial, path)  # fails rather than replace a store made meanwhile
+        except FileExistsError:
+            raise StoreError(
+                f"{path}: a run already exists here; use 'societas resume {directory}' "
+                "or choose another --out"
+            ) from None
+        finally:
+            partial.unlink(missing_ok=True)
+        return cls(path, cls._connect(path))
 
     def close(self) -> None:
         self._conn.close()
