@@ -22,10 +22,11 @@ SMALL: dict[str, list[str]] = {
     "social": ["agents=6", "ticks=4"],
     "wealth": ["agents=200", "steps=60"],
     "teams": ["agents=3", "tasks=10", "rounds=1"],
+    "assistant": ["users=2", "days=1"],
 }
 # Measured with `pytest tests/test_conformance.py --durations=0` on a busy machine: the
 # slowest (25-55 s each); the others take 10-30 s, mostly the start-up of ~10 processes.
-SLOW = {"social", "teams", "town", "market", "epidemic"}
+SLOW = {"social", "teams", "town", "market", "epidemic", "assistant"}
 
 
 @pytest.mark.parametrize(("name", "overrides"), conformance_cases(SMALL, slow=SLOW))
