@@ -15,7 +15,7 @@ from societas.scenarios.market.data import BUNDLED, DATASETS, load_dataset
 from societas.scenarios.market.metrics import prediction_accuracy
 from societas.scenarios.market.search import search, shingle_overlap
 from societas.scenarios.market.tactics import TACTICS
-from societas.scenarios.market.utility import customer_utility
+from societas.scenarios.market.utility import customer_utility, deterministic_baselines
 from societas.scenarios.market.world import MarketWorld, Offer, Shopper
 from societas.store import RunStore
 from societas.typing import (
@@ -161,6 +161,33 @@ def test_scripted_assistants_reproduce_the_shipped_baselines(
     expected = getattr(load_dataset(dataset).baselines, baseline)
     assert metrics["welfare"] == pytest.approx(expected, abs=0.005)
     assert metrics[f"welfare_vs_{baseline}"] == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("dataset", BUNDLED)
+def test_the_baseline_rules_give_the_shipped_constants(dataset: str) -> None:
+    data = load_dataset(dataset)
+    assert data.baselines is not None
+    cheapest, optimal = deterministic_baselines(data.customers, data.businesses)
+    assert cheapest == pytest.approx(data.baselines.pick_cheapest, abs=0.005)
+    assert optimal == pytest.approx(data.baselines.pick_optimal, abs=0.005)
+
+
+def test_a_subset_of_customers_is_measured_against_its_own_baselines(tmp_path: Path) -> None:
+    metrics, _ = run(
+        tmp_path,
+        dataset="mexican_10_30",
+        customers=4,
+        assistant_rule="pick_optimal",
+        search="optimal",
+    )
+    data = load_dataset("mexican_10_30")
+    cheapest, optimal = deterministic_baselines(data.customers[:4], data.businesses)
+    assert optimal < data.baselines.pick_optimal  # type: ignore[union-attr]
+    assert metrics["baseline_pick_optimal"] == optimal
+    assert metrics["baseline_pick_cheapest"] == cheapest
+    assert metrics["welfare"] == pytest.approx(optimal, abs=0.005)
+    assert metrics["welfare_vs_pick_optimal"] == pytest.approx(1.0, abs=1e-4)
+    assert "welfare_vs_pick_any" not in metrics
 
 
 def test_pick_cheapest_on_the_default_market_is_63_78(tmp_path: Path) -> None:

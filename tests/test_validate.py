@@ -44,7 +44,7 @@ def test_intervals_of_shares_stay_inside_zero_one() -> None:
 
 
 def test_every_published_value_names_its_source() -> None:
-    for name in ("govsim", "donor", "oasis", "wealth"):
+    for name in ("govsim", "donor", "oasis", "wealth", "market"):
         published = load_published(name)
         assert published.rows
         assert all(r["source"] and "value" in r for r in published.rows)
@@ -101,6 +101,38 @@ def test_validate_govsim_runs_resumes_and_replays(tmp_path: Path) -> None:
     assert replay.exit_code == 0, replay.output
     replayed = pd.read_csv(tmp_path / "r" / "validation.csv")
     assert replayed["mean"].tolist() == pytest.approx(table["mean"].tolist(), nan_ok=True)
+
+
+def test_validate_market_sets_welfare_beside_the_original_baselines(tmp_path: Path) -> None:
+    # The published set-up is mexican_100_300; the small market keeps the test fast.
+    out = tmp_path / "m"
+    result = CliRunner().invoke(
+        app,
+        [
+            "validate",
+            "market",
+            "--model",
+            "scripted",
+            "--seeds",
+            "1",
+            "--out",
+            str(out),
+            "--set",
+            "dataset=mexican_3_9",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "baseline_utilities.json" in result.stdout
+    table = pd.read_csv(out / "validation.csv")
+    assert set(table["condition"]) == {"k3", "k10", "k100"}
+    assert set(table.loc[table["condition"] == "k10", "published"]) == {
+        2109.85,
+        1912.89,
+        1090.41,
+        649.395,
+    }
+    assert (table["n"] == 1).all()
+    assert table["mean"].notna().all()
 
 
 @pytest.mark.skipif(not OASIS.is_dir(), reason="the shared OASIS data is not on this machine")

@@ -1,8 +1,9 @@
 """``societas validate NAME``: published set-ups run here, beside the published values.
 
-``govsim``, ``donor``, ``wealth``: the set-up of ``societas/experiments/published.yaml`` as a
-resumable, replayable sweep (``societas.experiments.validation``), then a table: metric, ours
-(mean and 95 % CI), published value, model, source, verdict.
+``govsim``, ``donor``, ``wealth``, ``market``: the set-up of
+``societas/experiments/published.yaml`` as a resumable, replayable sweep
+(``societas.experiments.validation``), then a table: metric, ours (mean and 95 % CI),
+published value, model, source, verdict.
 
 ``oasis``: the social scenario on OASIS's real follow graph of False_Business_0 with its
 source tweet, 3 minutes a tick, compared with the real propagation by OASIS's normalised RMSE
@@ -461,5 +462,5 @@ def _validate() -> None:
 
 app.command(name="cascades")(validate_cascades_command)
 app.command(name="oasis")(validate_oasis_command)
-for _name in ("govsim", "donor", "wealth"):
+for _name in ("govsim", "donor", "wealth", "market"):  # validation.NAMES, without its imports
     app.command(name=_name)(_sweep_command(_name))

@@ -38,7 +38,8 @@ __all__ = [
     "wilson_ci",
 ]
 
-NAMES = ("govsim", "donor", "wealth")  # the sweep-based ones; oasis and cascades run apart
+# The sweep-based ones; oasis and cascades run apart.
+NAMES = ("govsim", "donor", "wealth", "market")
 _BOOTSTRAP = 4000
 
 

@@ -4,6 +4,9 @@ Definitions (sources in ``docs/scenarios/market.md``):
   welfare                   sum of the customers' utilities, ``calculate_customer_utility``
                             of microsoft/multi-agent-marketplace (``utility.py``);
   welfare_vs_<baseline>     welfare / the shipped baseline (``baseline_utilities.json``);
+                            with ``customers: N`` (a subset) welfare / the subset's
+                            pick_cheapest and pick_optimal (``deterministic_baselines``),
+                            also given as baseline_pick_cheapest and baseline_pick_optimal;
   needs_met_share           customers whose needs a paid proposal met / customers;
   purchases                 payments made;
   first_proposal_share      payments of the first proposal the customer received / payments;
@@ -32,7 +35,7 @@ from types import SimpleNamespace
 from societas.memory import create_embedder
 from societas.scenarios.market.config import MarketConfig
 from societas.scenarios.market.data import load_dataset
-from societas.scenarios.market.utility import customer_utility
+from societas.scenarios.market.utility import customer_utility, deterministic_baselines
 from societas.typing import Event, LLMCall, MessageEvent, OutcomeEvent, PredictionEvent, VetoEvent
 
 __all__ = ["market_metrics", "prediction_accuracy"]
@@ -67,7 +70,17 @@ def market_metrics(config: MarketConfig, events: Sequence[Event]) -> dict[str, f
         "purchases": float(len(payments)),
         "proposals": float(len(proposals)),
     }
-    if data.baselines is not None:
+    if config.customers is not None and config.customers < len(data.customers):
+        # A subset of the customers: the shipped baselines are for all of them, so the
+        # deterministic ones are recomputed for the subset (the random medians cannot be).
+        cheapest, optimal = deterministic_baselines(customers, data.businesses)
+        out["baseline_pick_cheapest"] = cheapest
+        out["baseline_pick_optimal"] = optimal
+        if cheapest:
+            out["welfare_vs_pick_cheapest"] = welfare / cheapest
+        if optimal:
+            out["welfare_vs_pick_optimal"] = welfare / optimal
+    elif data.baselines is not None:
         b = data.baselines
         for name, value in (
             ("pick_any", b.pick_any),

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from societas.scenarios.market.data import Business, Customer
 
-__all__ = ["PaidProposal", "customer_utility"]
+__all__ = ["PaidProposal", "customer_utility", "deterministic_baselines"]
 
 
 class PaidProposal(Protocol):
@@ -51,3 +51,34 @@ def customer_utility(
             needs_met = True
     score = 2 * sum(customer.menu_features.values()) if needs_met else 0.0
     return round(score - payments, 2), needs_met
+
+
+def deterministic_baselines(
+    customers: Iterable[Customer], businesses: Iterable[Business]
+) -> tuple[float, float]:
+    """(pick_cheapest, pick_optimal) welfare of these customers, by the rules of the original's
+    ``data/data_generation_scripts/baseline_utilities.py`` (lines 14-30 and 97-134): among the
+    businesses with every wanted item, a choice has utility 2 x sum(willingness to pay) -
+    price if the business has every required amenity, else -price; pick_cheapest adds the
+    utility of each business at the lowest price (ties all count, line 117), pick_optimal the
+    best utility. A customer no business can serve adds nothing (the original asserts there is
+    none). For the whole dataset these are the shipped constants; for a subset of customers
+    (``customers: N``) they are the subset's."""
+    sellers = list(businesses)
+    cheapest = optimal = 0.0
+    for customer in customers:
+        wanted = list(customer.menu_features)
+        worth = 2 * sum(customer.menu_features.values())
+        offers = [
+            (sum(b.menu_features[i] for i in wanted), b) for b in sellers if b.has_items(wanted)
+        ]
+        if not offers:
+            continue
+        lowest = min(price for price, _ in offers)
+        utilities = [
+            (worth - price if b.has_amenities(customer.amenity_features) else -price, price)
+            for price, b in offers
+        ]
+        cheapest += sum(u for u, price in utilities if price == lowest)
+        optimal += max(u for u, _ in utilities)
+    return round(cheapest, 2), round(optimal, 2)
