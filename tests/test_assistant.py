@@ -10,7 +10,7 @@ import pytest
 from societas.engine import RunOptions, prepare_run, run_sync
 from societas.scenarios.assistant import AssistantConfig, AssistantScenario
 from societas.scenarios.assistant.day import CATALOGUE, KINDS, draw_day
-from societas.scenarios.assistant.metrics import proactivebench_scores
+from societas.scenarios.assistant.metrics import predicts_acceptance, proactivebench_scores
 from societas.scenarios.assistant.scripted import keyword_offer
 from societas.store import RunStore
 from societas.typing import LLMCall, OutcomeEvent, PredictionEvent
@@ -138,6 +138,15 @@ def test_lookahead_imagines_every_offer(tmp_path: Path) -> None:
     assert len(predictions) == 3 * 8  # every tick: none and the seven kinds of help
     assert sum(p.chosen for p in predictions) == 3
     assert metrics["judged"] == 3.0
+    # The scripted world model's outcomes say nothing of acceptance: none can be read.
+    assert metrics["predictions_read"] == 0.0
+
+
+def test_imagined_outcomes_are_read_for_acceptance() -> None:
+    assert predicts_acceptance("Ana accepts the reminder gratefully.") is True
+    assert predicts_acceptance("Ana declines; she does not need it.") is False
+    assert predicts_acceptance("Ana will not accept the offer.") is False
+    assert predicts_acceptance("Things go on much as they are.") is None
 
 
 def test_bad_settings_name_the_field() -> None:

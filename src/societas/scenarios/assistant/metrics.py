@@ -16,7 +16,10 @@ the judgement is the ground truth (an offer meets a need active at that tick) an
 Beside them: ``false_alarms_per_day`` (FP per user-day), ``needs_met_share`` (hidden needs
 for which help was offered and accepted while they were active), ``user_agreement`` (offers
 where the user's decision equals the ground truth), ``offers_per_day`` and
-``calls_per_user_day``.
+``calls_per_user_day``. Lookahead: ``prediction_accuracy``, over the offers taken whose
+imagined outcome says whether the user accepts (words: accept, agree, thank, yes; decline,
+reject, refuse, ignore, not accept), the share where that was what the user did
+(``predictions_read`` of them).
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from societas.scenarios.assistant.world import AssistantConfig
-from societas.typing import Event, LLMCall, OutcomeEvent
+from societas.typing import Event, LLMCall, OutcomeEvent, PredictionEvent
 
-__all__ = ["EPS", "assistant_metrics", "proactivebench_scores"]
+__all__ = ["EPS", "assistant_metrics", "predicts_acceptance", "proactivebench_scores"]
 
 EPS = 1e-8  # eval/calculate_agent_performance.py line 5 (eps=1e-8), line 41 (F1's 1e-8)
 
@@ -42,6 +45,20 @@ def proactivebench_scores(tp: int, fp: int, tn: int, fn: int) -> dict[str, float
         "false_alarm": fp / (tp + fp + EPS),
         "f1": 2 * precision * recall / (precision + recall + EPS),
     }
+
+
+_NO = ("declin", "reject", "refuse", "ignore", "not accept", "won't accept", "annoy")
+_YES = ("accept", "agree", "thank", "yes", "happy", "appreciat")
+
+
+def predicts_acceptance(text: str) -> bool | None:
+    """What an imagined outcome says the user does: True (accepts), False, or None (neither)."""
+    low = text.lower()
+    if any(word in low for word in _NO):
+        return False
+    if any(word in low for word in _YES):
+        return True
+    return None
 
 
 def assistant_metrics(config: AssistantConfig, events: Sequence[Event]) -> dict[str, float]:
@@ -70,4 +87,17 @@ def assistant_metrics(config: AssistantConfig, events: Sequence[Event]) -> dict[
         out["user_agreement"] = agree / len(offers)
     for label, value in count.items():
         out[label] = float(value)
+    if config.assistant_mode == "lookahead":
+        answered = {(d["tick"], d["assistant"]): d for d in judged if d["offered"] is not None}
+        read = []
+        for e in events:
+            if not isinstance(e, PredictionEvent) or not e.chosen:
+                continue
+            judged_offer = answered.get((e.tick, e.actor))
+            said = predicts_acceptance(e.predicted)
+            if judged_offer is not None and said is not None:
+                read.append(said == bool(judged_offer["accepted"]))
+        out["predictions_read"] = float(len(read))
+        if read:
+            out["prediction_accuracy"] = sum(read) / len(read)
     return out

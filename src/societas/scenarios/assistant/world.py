@@ -317,6 +317,7 @@ class AssistantWorld(World[AssistantConfig, AssistantState]):
                 data={
                     "assistant": assistant,
                     "user": user,
+                    "tick": ctx.tick,
                     "day": ctx.tick // hours,
                     "offered": offered,
                     "accepted": accepted,
