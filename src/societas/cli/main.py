@@ -370,20 +370,36 @@ def export(
     fmt: Annotated[
         str,
         typer.Option(
-            "--format", "-f", help="jsonl or parquet (events), calls (prompts and answers)."
+            "--format",
+            "-f",
+            help="jsonl or parquet (events), calls (prompts and answers), or training data "
+            "for fine-tuning: sft (chat messages), preference (prompt/chosen/rejected), "
+            "steps (labelled step traces); see docs/trajectories.md.",
         ),
     ] = "jsonl",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file.")] = None,
 ) -> None:
-    """Write a run's events to JSONL or Parquet."""
+    """Write a run's events, model calls or training trajectories to JSONL (or Parquet)."""
     with errors():
+        from societas.analysis.trajectories import TRAJECTORY_FORMATS, export_trajectories
+
         writers: dict[str, Callable[[RunStore, Path], int]] = {
             "jsonl": lambda s, p: s.export_jsonl(p),
             "parquet": lambda s, p: s.export_parquet(p),
             "calls": lambda s, p: s.export_calls(p),
         }
-        if fmt not in writers:
-            raise ConfigError("--format", "format", "jsonl, parquet or calls", fmt)
+        if fmt not in writers and fmt not in TRAJECTORY_FORMATS:
+            raise ConfigError(
+                "--format", "format", "jsonl, parquet, calls, sft, preference or steps", fmt
+            )
+        if fmt in TRAJECTORY_FORMATS:
+            target = out or run_dir / f"{fmt}.jsonl"
+            RunStore.open(run_dir, readonly=True).close()
+            with _writing(target):
+                n = export_trajectories(run_dir, fmt, target)
+            what = {"sft": "examples", "preference": "pairs", "steps": "episodes"}[fmt]
+            err_console.print(Text(f"wrote {n} {what} to {target}"), highlight=False)
+            return
         default = "calls.jsonl" if fmt == "calls" else f"events.{fmt}"
         target = out or run_dir / default
         with RunStore.open(run_dir, readonly=True) as store, _writing(target):

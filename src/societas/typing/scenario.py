@@ -28,6 +28,7 @@ from societas.typing.observation import Observation
 from societas.typing.persona import Persona
 
 __all__ = [
+    "STEP_LABELS",
     "GroupQuery",
     "Observe",
     "Percept",
@@ -40,7 +41,9 @@ __all__ = [
     "RunData",
     "Scenario",
     "ScriptedPolicy",
+    "StepLabel",
     "World",
+    "default_step_labels",
 ]
 
 E = TypeVar("E", bound=EventBase)
@@ -49,6 +52,12 @@ E = TypeVar("E", bound=EventBase)
 # It gets a generator seeded from the request's seed, so it is deterministic and independent of
 # the order in which concurrent requests are served.
 ScriptedPolicy = Callable[[LLMRequest, np.random.Generator], str]
+
+# How a decision (one agent's answer in one phase) served its task: AgentProcessBench's ternary
+# step labels (+1 correct, 0 neutral, -1 erroneous; RUCBM/AgentProcessBench,
+# annotation_platform/ANNOTATION_GUIDE_v1.md, section 2).
+StepLabel = Literal["correct", "neutral", "erroneous"]
+STEP_LABELS: tuple[StepLabel, ...] = ("correct", "neutral", "erroneous")
 
 
 class Percept(BaseModel):
@@ -274,3 +283,24 @@ class Scenario(Protocol):
     def report_plots(self, events: Sequence[Event], out_dir: Path) -> list[tuple[str, str]]:
         """Scenario-specific report figures: (file name in ``out_dir``, caption); [] for none."""
         ...
+
+    def step_labels(self, config: Any, run: RunData) -> dict[int, StepLabel]:
+        """How each decision of the finished run served its task, read from the store: a label
+        by the ``seq`` of the decision's ``action`` event. Trajectory exports (``societas
+        export --format sft | preference | steps``) read it; ``default_step_labels`` is the
+        default (an answer the model gave and the gateway accepted is correct, a fallback
+        erroneous) for scenarios that have no verifier of their own."""
+        ...
+
+
+def default_step_labels(events: Sequence[Event]) -> dict[int, StepLabel]:
+    """The default ``Scenario.step_labels``: a decision whose answer was valid (the action the
+    model gave, first time or after a repair) is ``correct``, one that fell back (invalid
+    answer, backend error, deadline, veto) is ``erroneous``. Without a verifier, the schema
+    is the only check a scenario has."""
+    out: dict[int, StepLabel] = {}
+    for event in events:
+        if event.kind == "action":
+            fallback = bool(getattr(event, "fallback", False))
+            out[event.seq] = "erroneous" if fallback else "correct"
+    return out

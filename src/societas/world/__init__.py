@@ -17,7 +17,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from societas.typing import ConfigError, Event, Persona
-from societas.typing.scenario import Phase, RunData, ScriptedPolicy
+from societas.typing.scenario import (
+    Phase,
+    RunData,
+    ScriptedPolicy,
+    StepLabel,
+    default_step_labels,
+)
 
 __all__ = ["Scenario", "State", "World", "merge_personas", "numbered_personas"]
 
@@ -207,7 +213,8 @@ class Scenario(Generic[C]):
     """Base of a kit scenario: ``Scenario[Config]`` with ``name`` and ``world`` (the world
     class) set. Override ``personas`` (the agents); ``metrics`` (final scalars read from the
     run's store: ``run.series(name)`` gives a per-tick metric, ``run.events`` the events);
-    optionally ``scripted_policy``, ``mind_config``, ``report_plots``."""
+    optionally ``scripted_policy``, ``mind_config``, ``report_plots``, ``step_labels`` (how
+    each decision served its task, for the trajectory exports)."""
 
     name: ClassVar[str]
     config_model: ClassVar[type[BaseModel]]
@@ -239,3 +246,6 @@ class Scenario(Generic[C]):
 
     def report_plots(self, events: Sequence[Event], out_dir: Path) -> list[tuple[str, str]]:
         return []
+
+    def step_labels(self, config: C, run: RunData) -> dict[int, StepLabel]:
+        return default_step_labels(run.events)

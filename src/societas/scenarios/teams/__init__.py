@@ -8,8 +8,8 @@ from scipy.stats import binomtest
 from societas.kit import Persona, RunData, Scenario, numbered_personas
 from societas.scenarios.teams.scripted import teams_policy
 from societas.scenarios.teams.world import TeamsConfig, TeamsWorld
-from societas.typing import LLMCall
-from societas.typing.scenario import ScriptedPolicy
+from societas.typing import ActionEvent, LLMCall, OutcomeEvent
+from societas.typing.scenario import ScriptedPolicy, StepLabel
 
 __all__ = ["TeamsConfig", "TeamsScenario", "TeamsWorld", "wilson_interval"]
 
@@ -55,3 +55,31 @@ class TeamsScenario(Scenario[TeamsConfig]):
             # The team's error rate relative to its members' own (first-round) error rate.
             out["error_amplification"] = (1.0 - accuracy) / (1.0 - individual)
         return out
+
+    def step_labels(self, config: TeamsConfig, run: RunData) -> dict[int, StepLabel]:
+        """Each member's answer in each phase against the verifier: the right answer is
+        ``correct``, a wrong or missing one ``erroneous``. Naming whom one trusts (``score``)
+        is ``correct`` when that teammate's first answer was right, ``erroneous`` when it was
+        wrong, ``neutral`` when no teammate was named."""
+        outcomes = {
+            e.tick: e.data for e in run.events if isinstance(e, OutcomeEvent) and e.phase == "team"
+        }
+        labels: dict[int, StepLabel] = {}
+        for event in run.events:
+            if not isinstance(event, ActionEvent) or event.actor is None:
+                continue
+            outcome = outcomes.get(event.tick)
+            if outcome is None:  # a task the run did not finish
+                continue
+            expected = outcome["expected"]
+            if event.phase == "score":  # a Trust decision
+                trusted = outcome.get("trusted", {}).get(event.actor)
+                if trusted is None:
+                    labels[event.seq] = "neutral"
+                else:
+                    right = outcome["first_answers"].get(trusted) == expected
+                    labels[event.seq] = "correct" if right else "erroneous"
+                continue
+            answer = outcome.get("rounds", {}).get(event.phase, {}).get(event.actor)
+            labels[event.seq] = "correct" if answer == expected else "erroneous"
+        return labels

@@ -80,6 +80,9 @@ class TeamsState(State):
     answers: dict[str, str] = Field(default_factory=dict)  # this task's latest, normalised
     first: dict[str, str] = Field(default_factory=dict)  # this task's solve answers
     reasons: dict[str, str] = Field(default_factory=dict)
+    # this task's answers phase by phase (normalised), and whom each member trusted (score)
+    rounds: dict[str, dict[str, str]] = Field(default_factory=dict)
+    trusted: dict[str, str] = Field(default_factory=dict)
 
 
 INSTRUCTIONS = {
@@ -142,7 +145,7 @@ class TeamsWorld(World[TeamsConfig, TeamsState]):
             action_model=action,
             instruction=INSTRUCTIONS[role],
             observe=lambda agent_id, tick: self._observe(agent_id, tick, role),
-            resolve=lambda actions, ctx: self._resolve(actions, ctx, role, final),
+            resolve=lambda actions, ctx: self._resolve(actions, ctx, name, role, final),
             fallback=fallback,
         )
 
@@ -180,11 +183,12 @@ class TeamsWorld(World[TeamsConfig, TeamsState]):
     # -- rules -------------------------------------------------------------------------------
 
     def _resolve(
-        self, actions: Mapping[str, Action], ctx: PhaseContext, role: str, final: bool
+        self, actions: Mapping[str, Action], ctx: PhaseContext, name: str, role: str, final: bool
     ) -> dict[str, str]:
         task = self.task(ctx.tick)
         if role == "solve":
             self.state.answers, self.state.first, self.state.reasons = {}, {}, {}
+            self.state.rounds, self.state.trusted = {}, {}
         votes: Counter[str] = Counter()
         for agent_id, action in actions.items():
             text = action.answer if isinstance(action, Answer | Trust) else ""
@@ -197,6 +201,8 @@ class TeamsWorld(World[TeamsConfig, TeamsState]):
                 and action.best != agent_id
             ):
                 votes[action.best] += 1
+                self.state.trusted[agent_id] = action.best
+        self.state.rounds[name] = {a: self.state.answers[a] for a in actions}
         if role == "solve":
             self.state.first = dict(self.state.answers)
         if not final:
@@ -238,6 +244,8 @@ class TeamsWorld(World[TeamsConfig, TeamsState]):
                 "final_answers": dict(answers),
                 "votes": dict(votes),
                 "credit": credit,
+                "rounds": {k: dict(v) for k, v in self.state.rounds.items()},
+                "trusted": dict(self.state.trusted),
             },
         )
         ctx.metric("correct", float(correct))
