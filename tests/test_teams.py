@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from societas.engine import RunOptions, prepare_run, run_sync
+from societas.engine.simulation import Simulation
+from societas.llm.gateway import Gateway
+from societas.llm.wrappers import build_stack
+from societas.mind import Mind
 from societas.scenarios.teams import TeamsConfig, TeamsScenario, wilson_interval
+from societas.scenarios.teams.scripted import teams_policy
 from societas.scenarios.teams.tasks import KINDS, make_task, normalise, solve
 from societas.store import RunStore
+from societas.typing import LLMRequest, LLMResponse, Sampling
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -101,3 +108,129 @@ def test_team_size_rules_are_validated() -> None:
     with pytest.raises(ValueError, match="at least 3"):
         TeamsConfig(topology="hybrid", agents=2)
     assert TeamsConfig(topology="single", agents=5).team_size == 1
+
+
+def test_a_task_budget_caps_every_task_s_tokens_and_refuses_calls_past_it(
+    tmp_path: Path,
+) -> None:
+    """Budget parity: with token_budget set, no task's calls use more tokens than it, and the
+    calls that find no room are not sent; their decisions fall back with reason budget."""
+    free, free_store = run(tmp_path, topology="debate", rounds=3)
+    per_task = free["tokens_per_task"]
+    budget = int(per_task * 0.6)
+    capped, store = run(tmp_path, topology="debate", rounds=3, token_budget=budget)
+    calls = store.llm_calls_df()
+    by_task = (calls["prompt_tokens"] + calls["completion_tokens"]).groupby(calls["tick"]).sum()
+    assert len(by_task) == 12
+    assert (by_task <= budget).all()
+    assert capped["calls_per_task"] < free["calls_per_task"]
+    refused = [e for e in store.events(["decision_fallback"]) if e.reason == "budget"]
+    assert refused
+    assert all("token budget" in e.error for e in refused)
+    assert not (calls["status"] == "error").any()  # refused calls are not calls
+    # The members that could not speak kept their answers: the team still answers every task.
+    outcomes = [e for e in store.events(["outcome"]) if e.phase == "team"]
+    assert all(e.data["answer"] for e in outcomes)
+    # The same run without a budget is untouched by the hook.
+    assert free_store.llm_calls_df()["status"].eq("ok").all()
+    free_store.close()
+    store.close()
+
+
+class SlowThinker:
+    """The scripted member behind a model whose deliberate (slow) calls take ``slow_s`` and
+    whose fast calls answer at once."""
+
+    model_id = "slow-thinker"
+
+    def __init__(self, slow_s: float) -> None:
+        self.slow_s = slow_s
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        if request.context.get("role") == "slow":
+            await asyncio.sleep(self.slow_s)
+        text = teams_policy(request, np.random.default_rng(request.seed))
+        return LLMResponse(text=text, model=self.model_id, prompt_tokens=10, completion_tokens=5)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _teams_sim(tmp_path: Path, backend: SlowThinker, **cfg: object) -> Simulation:
+    scenario = TeamsScenario()
+    config = TeamsConfig.model_validate(cfg)
+    rng = np.random.default_rng(0)
+    world, personas = scenario.build(config, rng)
+    store = RunStore.create(
+        tmp_path / "run",
+        run_id="test",
+        scenario="teams",
+        seed=0,
+        model="slow-thinker",
+        config={"scenario": config.model_dump(), "run": RunOptions().model_dump()},
+        num_ticks=world.num_ticks(),
+        version="test",
+    )
+    gateway = Gateway(
+        build_stack(backend, cache=None, max_concurrency=8, timeout_s=None, max_attempts=1)
+    )
+    return Simulation(
+        scenario=scenario,
+        config=config,
+        world=world,
+        minds={p.id: Mind(p, sampling=Sampling()) for p in personas},
+        gateway=gateway,
+        store=store,
+        seed=0,
+        rng=rng,
+        deadline_s=60.0,
+    )
+
+
+def test_dual_minds_under_a_deadline_keep_the_fast_answer(tmp_path: Path) -> None:
+    """Time pressure: the slow mind misses deadline_ms, so its decision falls back (reason
+    deadline) to the fast mind's answer, and the task's latency is the fast call plus the
+    deadline."""
+    sim = _teams_sim(
+        tmp_path,
+        SlowThinker(slow_s=5.0),
+        topology="independent",
+        tasks=2,
+        mind="dual",
+        deadline_ms=200,
+    )
+    metrics = asyncio.run(sim.run())
+    events = sim.store.events()
+    late = [e for e in events if e.kind == "decision_fallback"]
+    assert len(late) == 2 * 3
+    assert {e.reason for e in late} == {"deadline"}
+    assert all(e.phase == "solve" for e in late)
+    outcomes = [e for e in events if e.kind == "outcome" and e.phase == "team"]
+    for outcome in outcomes:
+        rounds = outcome.data["rounds"]
+        assert rounds["solve"] == rounds["react"]  # the fast answers stand
+        assert all(rounds["react"].values())
+    cancelled = [e for e in events if e.kind == "llm_call" and e.status == "error"]
+    assert len(cancelled) == 6
+    assert all(e.latency_ms == pytest.approx(200.0) for e in cancelled)
+    assert metrics["deadline_miss_rate"] == pytest.approx(0.5)  # 6 of 12 decisions
+    # Per task: the fast phase (instant) then the slow phase cut at the deadline.
+    assert 200.0 <= metrics["latency_ms_per_task"] < 1000.0
+    sim.store.close()
+
+
+def test_slow_minds_within_their_deadline_answer_themselves(tmp_path: Path) -> None:
+    sim = _teams_sim(
+        tmp_path,
+        SlowThinker(slow_s=0.01),
+        topology="independent",
+        tasks=2,
+        mind="dual",
+        deadline_ms=5000,
+    )
+    metrics = asyncio.run(sim.run())
+    assert metrics["deadline_miss_rate"] == 0.0
+    calls = sim.store.events(["llm_call"])
+    assert sorted({e.purpose for e in calls}) == ["react", "solve"]
+    assert all(e.status == "ok" for e in calls)
+    sim.store.close()

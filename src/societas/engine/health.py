@@ -125,8 +125,9 @@ def run_fallbacks(events: Sequence[Event]) -> tuple[int, list[str]]:
             isinstance(event, GroupDecisionEvent) and not event.reused
         ):
             decisions += 1
-        elif isinstance(event, DecisionFallback) and event.reason != "vetoed":
-            # A guardrail that held back every action chose the fallback: not a failure.
+        elif isinstance(event, DecisionFallback) and event.reason not in ("vetoed", "budget"):
+            # A guardrail that held back every action, or a tick's token budget that had no
+            # room left for the call, chose the fallback: not a failure of the model.
             errors.append(event.error or event.reason)
     return decisions, errors
 

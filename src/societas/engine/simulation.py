@@ -28,6 +28,7 @@ from societas.engine.health import (
 from societas.engine.protocol import Intervention, Survey, answer_model
 from societas.engine.recorder import TickRecorder
 from societas.llm.gateway import Decision, Gateway
+from societas.llm.tick_budget import TickBudget
 from societas.llm.wrappers import OutageMonitor
 from societas.mind import DecisionContext, Mind, derive_seed, phase_request
 from societas.store import RunStore
@@ -230,6 +231,8 @@ class Simulation:
             self.run_id, self.store.next_seq(), tick, self.world.sim_time(tick), rng=self.rng
         )
         calls_before = self.gateway.totals.calls
+        tokens = self.world.token_budget(tick)
+        self.gateway.tick_budget = TickBudget(tokens) if tokens is not None else None
         fallbacks = 0
         for intervention in self.interventions:
             if intervention.tick == tick:
@@ -574,7 +577,7 @@ class Simulation:
             )
         if not tasks:
             return {}
-        done, pending = await asyncio.wait(tasks.values(), timeout=self.deadline_s)
+        done, pending = await asyncio.wait(tasks.values(), timeout=self._deadline(phase))
         for task in pending:
             task.cancel()
         if pending:
@@ -583,6 +586,13 @@ class Simulation:
             if task.exception() is not None:
                 task.result()  # a bug in a mind is raised, not swallowed
         return {aid: (decisions[aid], tasks[aid] in done) for aid in tasks}
+
+    def _deadline(self, phase: PhaseSpec) -> float:
+        """Seconds a phase's decisions may take: the run's ``deadline_s``, or the phase's own
+        ``deadline_ms`` (a decision under time pressure) when that is shorter."""
+        if phase.deadline_ms is None:
+            return self.deadline_s
+        return min(self.deadline_s, phase.deadline_ms / 1000.0)
 
     def _record_decision(
         self,
@@ -629,13 +639,14 @@ class Simulation:
                 prompt_tokens=0,
                 completion_tokens=0,
                 status="error",
-                error=f"cancelled at the phase deadline of {self.deadline_s:g} s",
+                error=f"cancelled at the phase deadline of {self._deadline(phase):g} s",
+                latency_ms=self._deadline(phase) * 1000.0,  # what the decision waited
             )
         if finished and decision.action is not None:
             return decision.action
         reason = "deadline" if not finished else (decision.failure or "backend_error")
         error = (
-            f"no decision within the deadline of {self.deadline_s:g} s"
+            f"no decision within the deadline of {self._deadline(phase):g} s"
             if not finished
             else (decision.error or "")
         )

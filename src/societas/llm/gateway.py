@@ -18,9 +18,18 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from societas.llm.tick_budget import TickBudget
 from societas.typing import Action, BackendError, ChatMessage, LanguageModel, LLMRequest
 
-__all__ = ["CallRecord", "Decision", "Gateway", "GatewayTotals", "parse_action", "prompt_of"]
+__all__ = [
+    "CallRecord",
+    "Decision",
+    "Gateway",
+    "GatewayTotals",
+    "TickBudgetSpent",
+    "parse_action",
+    "prompt_of",
+]
 
 # How much of an unusable answer is kept in a ``decision_fallback`` event.
 RAW_LIMIT = 2000
@@ -32,6 +41,14 @@ REPAIR_PROMPT = (
     "Your previous answer could not be used: {error}\n"
     "Reply again with only one JSON object that matches this schema, nothing else:\n{schema}"
 )
+
+
+class TickBudgetSpent(BackendError):
+    """The tick's token budget (``Gateway.tick_budget``) has no room for this call; it was
+    not sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 @dataclass(frozen=True)
@@ -79,7 +96,7 @@ class Decision:
 
     action: Action | None
     calls: list[CallRecord] = field(default_factory=list)
-    failure: Literal["invalid_output", "backend_error", "vetoed"] | None = None
+    failure: Literal["invalid_output", "backend_error", "vetoed", "budget"] | None = None
     error: str | None = None
     raw_output: str | None = None
     request: LLMRequest | None = None
@@ -153,6 +170,9 @@ class Gateway:
         # blanked to tell them apart), as it happens: the CLI prints it above the progress bar.
         self.on_error: Callable[[str], None] | None = None
         self._errors_seen: set[str] = set()
+        # The token budget of the open tick (the world's ``token_budget(tick)``), set by the
+        # engine at each tick; None: no per-tick limit.
+        self.tick_budget: TickBudget | None = None
 
     @property
     def model_id(self) -> str:
@@ -171,12 +191,20 @@ class Gateway:
     async def _call(
         self, request: LLMRequest, *, repair: bool
     ) -> tuple[str | None, CallRecord, BackendError | None]:
+        budget, reservation = self.tick_budget, 0
+        if budget is not None:
+            admitted = budget.admit(request)
+            if admitted is None:
+                return None, *self._refused(request, budget)
+            request, reservation = admitted
         model_id = self.model_id_for(request)
         key = request.cache_key(model_id)
         t0 = time.perf_counter()
         try:
             response = await self.model.generate(request)
         except BackendError as exc:
+            if budget is not None:
+                budget.settle(reservation, 0)
             latency = (time.perf_counter() - t0) * 1000.0
             record = CallRecord(
                 purpose=request.purpose,
@@ -198,6 +226,8 @@ class Gateway:
                 self._report(fault)
             return None, record, exc
         latency = (time.perf_counter() - t0) * 1000.0
+        if budget is not None:
+            budget.settle(reservation, response.prompt_tokens + response.completion_tokens)
         for fault in response.faults:
             self._report(fault)
         record = CallRecord(
@@ -217,6 +247,31 @@ class Gateway:
             prompt=prompt_of(request, response.text),
         )
         return response.text, record, None
+
+    def _refused(
+        self, request: LLMRequest, budget: TickBudget
+    ) -> tuple[CallRecord, TickBudgetSpent]:
+        """A call the tick's budget has no room for: not sent, no tokens."""
+        exc = TickBudgetSpent(
+            f"the tick's token budget of {budget.tokens} is spent "
+            f"({budget.spent} used, {budget.reserved} reserved by calls in flight)"
+        )
+        model_id = self.model_id_for(request)
+        record = CallRecord(
+            purpose=request.purpose,
+            model=model_id,
+            request_hash=request.cache_key(model_id),
+            prompt_tokens=0,
+            completion_tokens=0,
+            status="error",
+            attempts=0,
+            repair=False,
+            error=str(exc),
+            latency_ms=0.0,
+            cache_hit=False,
+            prompt=prompt_of(request, None),
+        )
+        return record, exc
 
     def _report(self, error: str) -> None:
         if self.on_error is None:
@@ -254,6 +309,9 @@ class Gateway:
         """
         decision = into if into is not None else Decision(action=None)
         text, record, exc = await self._call(request, repair=False)
+        if isinstance(exc, TickBudgetSpent):  # not sent: no call to record
+            decision.failure, decision.error = "budget", str(exc)
+            return decision
         if text is None:
             decision.calls.append(record)
             decision.failure = "backend_error"
@@ -295,6 +353,13 @@ class Gateway:
             update={"messages": messages, "purpose": request.purpose + ":repair"}
         )
         text, record, exc = await self._call(repair_request, repair=True)
+        if isinstance(exc, TickBudgetSpent):
+            decision.failure, decision.error, decision.raw_output = (
+                "budget",
+                str(exc),
+                bad[:RAW_LIMIT],
+            )
+            return decision
         if text is None:
             decision.calls.append(record)
             decision.failure, decision.error, decision.raw_output = (

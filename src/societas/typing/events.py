@@ -103,7 +103,8 @@ class DecisionFallback(EventBase):
     kind: Literal["decision_fallback"] = "decision_fallback"
     phase: str
     # "vetoed": a guardrail mind held back every action it considered (not a model failure).
-    reason: Literal["invalid_output", "backend_error", "deadline", "vetoed"]
+    # "budget": the tick's token budget (World.token_budget) had no room left for the call.
+    reason: Literal["invalid_output", "backend_error", "deadline", "vetoed", "budget"]
     error: str
     raw_output: str | None = None
 

@@ -136,6 +136,9 @@ class Phase(BaseModel):
     fallback: Action | Callable[[Observation], Action] | None = Field(
         default=None, exclude=True, repr=False
     )
+    # Time pressure: each decision of this phase must finish within this many milliseconds
+    # (or the run's ``deadline_s`` if that is shorter); one that does not takes ``fallback``.
+    deadline_ms: int | None = Field(default=None, ge=1)
     groups: Callable[[int], Sequence[GroupQuery]] | None = Field(
         default=None, exclude=True, repr=False
     )
@@ -231,6 +234,12 @@ class World(Protocol):
 
     def use_executor(self, executor: Any) -> None:
         """Take the population executor (``run.runner``); called iff ``uses_executor``."""
+        ...
+
+    def token_budget(self, tick: int) -> int | None:
+        """Tokens (prompt + completion) that all model calls of this tick may use together,
+        enforced by the Gateway (calls past it are not sent; their decisions fall back with
+        reason ``budget``); None: no limit."""
         ...
 
 

@@ -113,6 +113,11 @@ class World(Generic[C, S]):
     def sim_time(self, tick: int) -> float:
         return float(tick)
 
+    def token_budget(self, tick: int) -> int | None:
+        """Tokens all model calls of a tick may use together (the Gateway enforces it); None:
+        no limit. ``teams`` fixes one per task for matched-budget comparisons."""
+        return None
+
     def use_executor(self, executor: Any) -> None:
         """Population worlds (``uses_executor = True``) keep their arrays in the run's
         executor (``societas.population.Executor``), handed over before tick 0."""

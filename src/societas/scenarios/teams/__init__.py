@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.stats import binomtest
 
 from societas.kit import Persona, RunData, Scenario, numbered_personas
 from societas.scenarios.teams.scripted import teams_policy
 from societas.scenarios.teams.world import TeamsConfig, TeamsWorld
-from societas.typing import ActionEvent, LLMCall, OutcomeEvent
+from societas.typing import ActionEvent, DecisionFallback, LLMCall, OutcomeEvent
 from societas.typing.scenario import ScriptedPolicy, StepLabel
 
-__all__ = ["TeamsConfig", "TeamsScenario", "TeamsWorld", "wilson_interval"]
+__all__ = ["TeamsConfig", "TeamsScenario", "TeamsWorld", "task_latency", "wilson_interval"]
 
 
 def wilson_interval(successes: int, n: int) -> tuple[float, float]:
@@ -20,6 +23,21 @@ def wilson_interval(successes: int, n: int) -> tuple[float, float]:
         return 0.0, 1.0
     ci = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
     return float(ci.low), float(ci.high)
+
+
+def task_latency(calls: Sequence[LLMCall]) -> float:
+    """Milliseconds the team waited for its model calls, summed over tasks: the members of a
+    phase decide at once, so a phase takes its slowest member (whose first call and repair
+    run one after the other); the phases of a task run one after another. A call cancelled
+    at a deadline counts the deadline."""
+    member: dict[tuple[int, str, str], float] = defaultdict(float)
+    for call in calls:
+        phase = call.purpose.removesuffix(":repair")
+        member[(call.tick, phase, call.actor or "")] += call.latency_ms
+    phases: dict[tuple[int, str], float] = defaultdict(float)
+    for (tick, phase, _), ms in member.items():
+        phases[(tick, phase)] = max(phases[(tick, phase)], ms)
+    return sum(phases.values())
 
 
 class TeamsScenario(Scenario[TeamsConfig]):
@@ -41,6 +59,8 @@ class TeamsScenario(Scenario[TeamsConfig]):
         individual = sum(run.series("individual_accuracy").values()) / n if n else 0.0
         calls = [e for e in run.events if isinstance(e, LLMCall)]
         tokens = sum(e.prompt_tokens + e.completion_tokens for e in calls)
+        fallbacks = [e for e in run.events if isinstance(e, DecisionFallback)]
+        decisions = sum(isinstance(e, ActionEvent) for e in run.events)
         out = {
             "accuracy": accuracy,
             "accuracy_ci_low": low,
@@ -49,6 +69,13 @@ class TeamsScenario(Scenario[TeamsConfig]):
             "redundancy": sum(run.series("agreement").values()) / n if n else 0.0,
             "calls_per_task": len(calls) / n if n else 0.0,
             "tokens_per_task": tokens / n if n else 0.0,
+            "latency_ms_per_task": task_latency(calls) / n if n else 0.0,
+            "deadline_miss_rate": (
+                sum(e.reason == "deadline" for e in fallbacks) / decisions if decisions else 0.0
+            ),
+            "budget_refusal_rate": (
+                sum(e.reason == "budget" for e in fallbacks) / decisions if decisions else 0.0
+            ),
             "tasks": float(n),
         }
         if individual < 1.0:
@@ -58,7 +85,7 @@ class TeamsScenario(Scenario[TeamsConfig]):
 
     def step_labels(self, config: TeamsConfig, run: RunData) -> dict[int, StepLabel]:
         """Each member's answer in each phase against the verifier: the right answer is
-        ``correct``, a wrong or missing one ``erroneous``. Naming whom one trusts (``score``)
+        ``correct``, a wrong one or a fallback ``erroneous``. Naming whom one trusts (``score``)
         is ``correct`` when that teammate's first answer was right, ``erroneous`` when it was
         wrong, ``neutral`` when no teammate was named."""
         outcomes = {
@@ -72,6 +99,9 @@ class TeamsScenario(Scenario[TeamsConfig]):
             if outcome is None:  # a task the run did not finish
                 continue
             expected = outcome["expected"]
+            if event.fallback:  # no usable answer: the member kept its earlier one, if any
+                labels[event.seq] = "erroneous"
+                continue
             if event.phase == "score":  # a Trust decision
                 trusted = outcome.get("trusted", {}).get(event.actor)
                 if trusted is None:

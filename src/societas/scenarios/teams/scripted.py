@@ -1,7 +1,8 @@
 """A rule-based team member for tests and baselines (``--model scripted``).
 
 It solves the task it is shown (the task's fields travel in the request's context) and errs
-with a probability that grows with difficulty; after seeing teammates it adopts the most common
+with a probability that grows with difficulty, the same for the fast and the slow prompt (a
+rule does not think longer); after seeing teammates it adopts the most common
 answer among them and itself with probability 0.8, else keeps its own; asked whom it trusts, it
 names a teammate whose answer is that most common one. Seeded by the request, so deterministic.
 """
@@ -42,9 +43,12 @@ def teams_policy(request: LLMRequest, rng: np.random.Generator) -> str:
     role = str(ctx.get("role", "solve"))
     own = str(ctx.get("own", ""))
     peers: dict[str, str] = dict(ctx.get("peers", {}))
-    if role == "solve" or (not own and not peers):
+    if role == "fast":  # the short prompt: the answer alone
         answer = solve(task) if rng.random() < skill(task.difficulty) else _wrong(task, rng)
-        return json.dumps({"answer": answer, "reason": "worked it out"})
+        return json.dumps({"answer": answer})
+    if role in ("solve", "slow") or (not own and not peers):
+        answer = solve(task) if rng.random() < skill(task.difficulty) else _wrong(task, rng)
+        return json.dumps({"reason": "worked it out", "answer": answer})
     pool = Counter(v for v in [*peers.values(), own] if v)
     common = pool.most_common(1)[0][0] if pool else own
     answer = common if rng.random() < 0.8 else (own or common)

@@ -21,7 +21,7 @@ answer, which the verifier (``tasks.normalise``/``solve``) checks exactly:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 from typing import Literal
 
@@ -36,6 +36,11 @@ __all__ = ["Answer", "TeamsConfig", "TeamsWorld", "Topology", "Trust"]
 Topology = Literal[
     "single", "independent", "centralized", "decentralized", "hybrid", "debate", "selforg"
 ]
+# How members solve (after HLA / AgileThinker's fast and slow minds): ``plain`` the one
+# prompt; ``fast`` a short prompt for the answer alone; ``slow`` a deliberate prompt that works
+# the task out in ``reason`` before answering; ``dual`` the fast answer first, then the slow
+# one, which replaces it only if it arrives within ``deadline_ms``.
+MindKind = Literal["plain", "fast", "slow", "dual"]
 
 
 class TeamsConfig(BaseModel):
@@ -47,6 +52,19 @@ class TeamsConfig(BaseModel):
     difficulty: int = Field(default=2, ge=1, le=10, description="steps / items per task")
     kind: TaskKind | Literal["mixed"] = Field(default="arithmetic", description="task family")
     rounds: int = Field(default=2, ge=1, le=10, description="exchange or debate rounds")
+    mind: MindKind = Field(default="plain", description="plain, fast, slow or dual (fast+slow)")
+    deadline_ms: int | None = Field(
+        default=None,
+        ge=1,
+        description="time pressure: each decision must finish within this many milliseconds; "
+        "a late one falls back (in dual: to the fast answer)",
+    )
+    token_budget: int | None = Field(
+        default=None,
+        ge=1,
+        description="tokens (prompt + completion) all members' calls of one task may use "
+        "together; the gateway refuses calls past it (matched-budget comparisons)",
+    )
 
     @model_validator(mode="after")
     def _team_fits(self) -> TeamsConfig:
@@ -70,6 +88,15 @@ class Answer(Action):
     reason: str = Field(default="", max_length=400, description="why (or your critique)")
 
 
+class QuickAnswer(Action):
+    answer: str = Field(max_length=60, description="just the answer")
+
+
+class Worked(Action):
+    reason: str = Field(max_length=600, description="your working, step by step")
+    answer: str = Field(max_length=200, description="your answer")
+
+
 class Trust(Action):
     best: str = Field(max_length=40, description="id of the teammate whose answer you trust most")
     answer: str = Field(max_length=200, description="your own answer now")
@@ -87,6 +114,9 @@ class TeamsState(State):
 
 INSTRUCTIONS = {
     "solve": "Solve the task.",
+    "fast": "Answer at once: only the answer, no working.",
+    "slow": "Work the task out step by step in 'reason' first, checking each step; then give "
+    "the answer.",
     "exchange": "Your teammates answered as shown. Give your answer now; keep it or change it.",
     "debate": "Critique your teammates' answers in 'reason', then give your answer.",
     "aggregate": "You lead the team. Give the team's final answer.",
@@ -105,6 +135,9 @@ class TeamsWorld(World[TeamsConfig, TeamsState]):
     def num_ticks(self) -> int:
         return self.config.tasks
 
+    def token_budget(self, tick: int) -> int | None:
+        return self.config.token_budget
+
     def task(self, tick: int) -> Task:
         return self.config.task(self.state.seed, tick)
 
@@ -121,7 +154,13 @@ class TeamsWorld(World[TeamsConfig, TeamsState]):
 
     def phases(self, tick: int) -> Sequence[Phase]:
         c = self.config
-        steps: list[tuple[str, str, type[Action]]] = [("solve", "solve", Answer)]
+        first: dict[MindKind, list[tuple[str, str, type[Action]]]] = {
+            "plain": [("solve", "solve", Answer)],
+            "fast": [("solve", "fast", QuickAnswer)],
+            "slow": [("solve", "slow", Worked)],
+            "dual": [("react", "fast", QuickAnswer), ("solve", "slow", Worked)],
+        }
+        steps = list(first[c.mind])
         if c.topology == "decentralized":
             steps += [(f"exchange_{r + 1}", "exchange", Answer) for r in range(c.rounds)]
         elif c.topology == "debate":
@@ -134,24 +173,36 @@ class TeamsWorld(World[TeamsConfig, TeamsState]):
             steps.append(("score", "score", Trust))
         last = len(steps) - 1
         return [
-            self._phase(name, role, action, final=i == last)
+            self._phase(name, role, action, first=i == 0, final=i == last)
             for i, (name, role, action) in enumerate(steps)
         ]
 
-    def _phase(self, name: str, role: str, action: type[Action], *, final: bool) -> Phase:
-        fallback: Action = Answer(answer="") if action is Answer else Trust(best="", answer="")
+    def _phase(
+        self, name: str, role: str, action: type[Action], *, first: bool, final: bool
+    ) -> Phase:
+        fallback: Action | Callable[[Observation], Action]
+        if action is Trust:
+            fallback = Trust(best="", answer="")
+        elif role == "slow" and not first:  # dual: the fast answer stands
+            fallback = _keep_fast
+        else:
+            fallback = Answer(answer="")
         return Phase(
             name=name,
             action_model=action,
             instruction=INSTRUCTIONS[role],
             observe=lambda agent_id, tick: self._observe(agent_id, tick, role),
-            resolve=lambda actions, ctx: self._resolve(actions, ctx, name, role, final),
+            resolve=lambda actions, ctx: self._resolve(actions, ctx, name, first, final),
             fallback=fallback,
+            deadline_ms=self.config.deadline_ms,
         )
 
     def _observe(self, agent_id: str, tick: int, role: str) -> Observation | None:
+        solving = role in ("solve", "fast", "slow")
         acting = {
             "solve": self._solvers(),
+            "fast": self._solvers(),
+            "slow": self._solvers(),
             "aggregate": [self.lead],
             "exchange": self._solvers(),
         }.get(role, self.members)
@@ -160,7 +211,7 @@ class TeamsWorld(World[TeamsConfig, TeamsState]):
         task = self.task(tick)
         lines = [f"Task {tick + 1}: {task.text}"]
         peers = {a: self.state.answers.get(a, "") for a in self._solvers() if a != agent_id}
-        if role != "solve":
+        if not solving:
             lines.append("Your teammates' answers:")
             for a, ans in peers.items():
                 why = self.state.reasons.get(a)
@@ -183,17 +234,22 @@ class TeamsWorld(World[TeamsConfig, TeamsState]):
     # -- rules -------------------------------------------------------------------------------
 
     def _resolve(
-        self, actions: Mapping[str, Action], ctx: PhaseContext, name: str, role: str, final: bool
+        self, actions: Mapping[str, Action], ctx: PhaseContext, name: str, first: bool, final: bool
     ) -> dict[str, str]:
         task = self.task(ctx.tick)
-        if role == "solve":
+        if first:
             self.state.answers, self.state.first, self.state.reasons = {}, {}, {}
             self.state.rounds, self.state.trusted = {}, {}
         votes: Counter[str] = Counter()
         for agent_id, action in actions.items():
-            text = action.answer if isinstance(action, Answer | Trust) else ""
-            self.state.answers[agent_id] = normalise(task, text)
-            if isinstance(action, Answer):
+            text = (
+                action.answer if isinstance(action, Answer | Trust | QuickAnswer | Worked) else ""
+            )
+            given = normalise(task, text)
+            # A member without an answer this round (its call fell back, e.g. for want of
+            # budget) keeps the answer it had.
+            self.state.answers[agent_id] = given or self.state.answers.get(agent_id, "")
+            if isinstance(action, Answer | Worked):
                 self.state.reasons[agent_id] = " ".join(action.reason.split())[:200]
             if (
                 isinstance(action, Trust)
@@ -203,7 +259,7 @@ class TeamsWorld(World[TeamsConfig, TeamsState]):
                 votes[action.best] += 1
                 self.state.trusted[agent_id] = action.best
         self.state.rounds[name] = {a: self.state.answers[a] for a in actions}
-        if role == "solve":
+        if name == "solve":
             self.state.first = dict(self.state.answers)
         if not final:
             return {}
@@ -268,3 +324,8 @@ class TeamsWorld(World[TeamsConfig, TeamsState]):
         top = max(weight.values())
         tied = sorted(v for v, n in weight.items() if n == top)
         return tied[int(ctx.rng.integers(len(tied)))] if draw and len(tied) > 1 else tied[0]
+
+
+def _keep_fast(observation: Observation) -> Action:
+    """The slow mind missed its deadline (or failed): the fast mind's answer stands."""
+    return Answer(answer=str(observation.fields.get("own", "")), reason="(the fast answer)")
