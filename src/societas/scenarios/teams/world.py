@@ -16,6 +16,10 @@ answer, which the verifier (``tasks.normalise``/``solve``) checks exactly:
   answer's weight is 1 + the votes its author received, and the heaviest answer wins (after
   SelfOrg's response-conditioned routing from high contributors). Each agent's credit is its
   leave-one-out effect on the team's correctness (a one-permutation Shapley estimate).
+
+``token_budget`` fixes the tokens all calls of a task may use (the gateway enforces it), for
+comparisons at a matched budget; ``mind`` (fast, slow, dual) and ``deadline_ms`` put the
+members under time pressure (docs/scenarios/teams.md).
 """
 
 from __future__ import annotations
