@@ -255,6 +255,7 @@ def run(
                 overrides.append(f"run.{key}={value}")
         spec = load_spec(target, overrides, model=model, seed=seed)
         out_dir = out or _default_out(spec.scenario.name, spec.options.seed)
+        _hold_stops()
         handle = prepare_run(
             spec.scenario,
             spec.config,
@@ -287,6 +288,7 @@ def resume(
     with errors():
         with RunStore.open(run_dir, readonly=True) as store:
             name = str(store.run_info()["scenario"])
+        _hold_stops()
         handle = prepare_resume(run_dir, get_scenario(name), model=model, api_key=api_key)
         err_console.print(Text(f"resuming {run_dir} at tick {handle.start_tick}"), highlight=False)
         _finish(handle, quiet)
@@ -315,6 +317,7 @@ def branch(
         branch_run(run_dir, at=at, out=out, sets=sets or [], message=message)
         with RunStore.open(out, readonly=True) as store:
             name = str(store.run_info()["scenario"])
+        _hold_stops()
         handle = prepare_resume(out, get_scenario(name), model=model, api_key=api_key)
         err_console.print(
             Text(f"branch of {run_dir} at tick {at} in {out}; running from tick {at}"),
@@ -540,6 +543,14 @@ def _register_calibrate() -> None:
 
 
 _register_calibrate()
+
+
+def _hold_stops() -> None:
+    """A stop request while a run is prepared (preflight, store) is acted on when it starts."""
+    if _PROCESS["entry"]:
+        from societas.engine.runner import hold_stop_signals
+
+        hold_stop_signals()
 
 
 def _ignore_further_stops() -> None:

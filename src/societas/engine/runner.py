@@ -59,6 +59,27 @@ __all__ = [
 API_KEY_ENV = ("SOCIETAS_API_KEY", "OPENAI_API_KEY")
 
 
+_HELD: list[signal.Signals] = []
+
+
+def hold_stop_signals() -> None:
+    """Until a run installs its own handlers (``RunHandle.run``), hold a first Ctrl-C or
+    SIGTERM and act on it as a stop request when the run starts (status ``interrupted``, not a
+    process killed with its store left ``running``); a second one stops at once
+    (``KeyboardInterrupt``). For the command's own process only: it replaces the handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def held(signum: int, _frame: object) -> None:
+        if _HELD:
+            raise KeyboardInterrupt
+        _HELD.append(signal.Signals(signum))
+
+    _HELD.clear()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, held)
+
+
 @dataclass
 class RunHandle:
     """A simulation ready to run, plus what must be closed after it."""
@@ -102,6 +123,8 @@ class RunHandle:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, _on_signal, sig)
                 installed.append(sig)
+            while _HELD:  # a stop request that came while the run was being prepared
+                _on_signal(_HELD.pop(0))
         try:
             return await self.simulation.run(self.start_tick, resumed=self.resumed)
         except asyncio.CancelledError:
