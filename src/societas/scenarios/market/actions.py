@@ -51,7 +51,9 @@ class SendText(_Step):
     """Send a text message to one or more businesses (by id)."""
 
     type: Literal["message"]
-    to: list[str] = Field(min_length=1, max_length=100, description="business ids")
+    to: list[Annotated[str, Field(max_length=64)]] = Field(
+        min_length=1, max_length=100, description="business ids"
+    )
     text: str = Field(min_length=1, max_length=1000)
 
 
@@ -59,7 +61,7 @@ class Pay(_Step):
     """Accept a proposal by paying it."""
 
     type: Literal["pay"]
-    proposal_id: str = Field(min_length=1, description="id of the proposal to pay")
+    proposal_id: str = Field(min_length=1, max_length=64, description="id of the proposal to pay")
 
 
 class Wait(_Step):
