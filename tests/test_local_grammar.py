@@ -151,7 +151,9 @@ def test_what_the_grammar_admits_is_valid_within_the_cap_and_was_admitted_before
     assert built.max_tokens is not None, "every built-in schema has a longest answer"
     old = _old_grammar(schema)
     rng = np.random.default_rng(7)
-    for _ in range(3):
+    # One walk per schema: each step is a full pass of llama.cpp's grammar over the 49k-token
+    # vocabulary, and the suite must stay under 15 minutes in CI.
+    for _ in range(1):
         tokens = _walk(vocab, built.gbnf, rng, limit=built.max_tokens + 50)
         assert len(tokens) < built.max_tokens, (model.__name__, len(tokens))
         text = vocab.detokenize(tokens, special=False).decode("utf-8")
