@@ -18,6 +18,7 @@ from societas.llm.wrappers import (
     CachedModel,
     CircuitBreakerModel,
     ConcurrencyLimitedModel,
+    OutageMonitor,
     RetryingModel,
     TimeoutModel,
 )
@@ -26,6 +27,7 @@ from societas.typing import (
     BackendError,
     ChatMessage,
     ConfigError,
+    InProcessModel,
     LLMRequest,
     LLMResponse,
     ReplayMissError,
@@ -269,6 +271,51 @@ def test_build_stack_order_cache_outermost(tmp_path: Path) -> None:
     cache.close()
 
 
+class OneAtATime(Canned):
+    """An in-process backend like the local model: one generation at a time, the rest queue
+    inside it (llama.cpp's single worker thread)."""
+
+    max_in_flight = 1
+
+    def __init__(self, answers: list[str | BackendError], delay: float) -> None:
+        super().__init__(answers, delay)
+        self._turn = asyncio.Lock()
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        async with self._turn:
+            return await super().generate(request)
+
+
+def test_an_in_process_backend_queues_before_the_stack_not_against_its_timeout() -> None:
+    # Eight requests of 0.1 s each behind a 0.25 s request timeout: queued inside the backend,
+    # all but the first two would time out and count towards an outage; the stack instead lets
+    # one through at a time and sets no timeout, breaker or outage limit for such a backend.
+    backend = OneAtATime(['{"n": 1}'], delay=0.1)
+    outage = OutageMonitor(max_outage_s=0.2)
+    stack = build_stack(
+        backend, cache=None, max_concurrency=64, timeout_s=0.25, max_attempts=1, outage=outage
+    )
+    assert isinstance(backend, InProcessModel)
+    assert not isinstance(Canned(["{}"]), InProcessModel)
+
+    async def go() -> list[LLMResponse]:
+        return await asyncio.gather(*(stack.generate(req(seed=i)) for i in range(8)))
+
+    answers = asyncio.run(go())
+    assert [a.text for a in answers] == ['{"n": 1}'] * 8
+    layers = []
+    node: object = stack
+    while hasattr(node, "inner"):
+        layers.append(node)
+        node = node.inner
+    assert [type(n).__name__ for n in layers] == ["RetryingModel", "ConcurrencyLimitedModel"]
+    limited = layers[1]
+    assert isinstance(limited, ConcurrencyLimitedModel)
+    assert limited.limit == 1
+    assert limited.peak_in_flight == 1
+    assert outage.reason is None
+
+
 class Flaky:
     """Fails while ``down`` is set; counts the requests that reached it."""
 
@@ -370,3 +417,11 @@ def test_raw_control_characters_inside_strings_are_read() -> None:
     assert parse_action(Say, '{"message": "two\nlines"}').message == "two\nlines"  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="answer"):
         parse_action(Say, '{"message": ')
+
+
+def test_the_local_model_is_an_in_process_backend() -> None:
+    from societas.llm.local import LocalModel
+
+    model = LocalModel()  # not loaded: the weights are read on the first request
+    assert isinstance(model, InProcessModel)
+    assert model.max_in_flight == 1

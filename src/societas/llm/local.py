@@ -100,6 +100,13 @@ def request_grammar(schema: dict[str, Any]) -> RequestGrammar:
 
 
 class LocalModel:
+    """The bundled (or any) GGUF model through llama-cpp-python, one generation at a time.
+
+    An ``InProcessModel``: the stack lets one request through at a time and sets no request
+    timeout or outage limit (a busy machine makes answers slow, not failed)."""
+
+    max_in_flight = 1
+
     def __init__(
         self,
         model_path: str | Path | None = None,

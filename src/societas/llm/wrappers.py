@@ -3,7 +3,9 @@
 They stack; ``build_stack`` puts them in the order the Gateway uses:
 cache -> retry -> circuit breaker -> limit -> timeout -> backend. A cache hit takes no slot; a
 retry waits its backoff without holding a slot; an open circuit holds requests before they take
-a slot or an attempt; the timeout bounds one attempt.
+a slot or an attempt; the timeout bounds one attempt. A backend computing in this process
+(``InProcessModel``: the local llama.cpp model) gets its own limit and no timeout, breaker or
+outage limit: its queue is the machine being busy, not a server failing.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from societas.llm.cache import ResponseCache
-from societas.typing import BackendError, LanguageModel, LLMRequest, LLMResponse
+from societas.typing import BackendError, InProcessModel, LanguageModel, LLMRequest, LLMResponse
 
 __all__ = [
     "CachedModel",
@@ -280,6 +282,11 @@ def build_stack(
     outage: OutageMonitor | None = None,
 ) -> LanguageModel:
     model: LanguageModel = backend
+    if isinstance(backend, InProcessModel):
+        # Requests queue here, not inside the backend, so none waits out a timeout in a queue;
+        # an answer slow because the machine is busy is not a fault to retry or an outage.
+        max_concurrency = max(1, min(max_concurrency, backend.max_in_flight))
+        timeout_s, breaker_threshold, outage = None, None, None
     if timeout_s is not None:
         model = TimeoutModel(model, timeout_s)
     model = ConcurrencyLimitedModel(model, max_concurrency)

@@ -39,7 +39,14 @@ from societas.typing.events import (
     VetoEvent,
     WorldState,
 )
-from societas.typing.llm import ChatMessage, LanguageModel, LLMRequest, LLMResponse, Sampling
+from societas.typing.llm import (
+    ChatMessage,
+    InProcessModel,
+    LanguageModel,
+    LLMRequest,
+    LLMResponse,
+    Sampling,
+)
 from societas.typing.observation import Observation
 from societas.typing.persona import Persona
 from societas.typing.scenario import GroupQuery, Phase, PhaseSpec, Scenario, World
@@ -58,6 +65,7 @@ __all__ = [
     "EventBase",
     "GroupDecisionEvent",
     "GroupQuery",
+    "InProcessModel",
     "InitiativeEvent",
     "InterventionEvent",
     "LLMCall",

@@ -9,7 +9,14 @@ from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-__all__ = ["ChatMessage", "LLMRequest", "LLMResponse", "LanguageModel", "Sampling"]
+__all__ = [
+    "ChatMessage",
+    "InProcessModel",
+    "LLMRequest",
+    "LLMResponse",
+    "LanguageModel",
+    "Sampling",
+]
 
 
 class ChatMessage(BaseModel):
@@ -100,3 +107,16 @@ class LanguageModel(Protocol):
     async def generate(self, request: LLMRequest) -> LLMResponse: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class InProcessModel(LanguageModel, Protocol):
+    """A backend that computes on this machine (llama.cpp on its cores), not a server.
+
+    It answers at most ``max_in_flight`` requests at a time; the rest wait their turn. A
+    request waiting its turn is not late and a busy machine is not an outage, so the stack
+    gives such a backend no request timeout, no circuit breaker and no outage limit, and lets
+    only ``max_in_flight`` requests through to it (the phase deadline still holds).
+    """
+
+    max_in_flight: int
