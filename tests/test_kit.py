@@ -232,3 +232,50 @@ def test_unknown_settings_are_refused_even_when_the_config_model_ignores_them(
     assert err.value.field == "roundz"
     assert "known setting" in str(err.value)
     assert load_spec("public_goods", ["rounds=3"]).config.rounds == 3  # type: ignore[attr-defined]
+
+
+class Introduced(PG.PublicGoods):  # type: ignore[misc, name-defined]
+    """Rules that say who each player is (as GovSim's system prompt does)."""
+
+    persona_in_rules = True
+
+    def rules_for(self, agent_id: str) -> str:
+        others = ", ".join(self.name_of(a) for a in self.members if a != agent_id)
+        return f"You are {self.name_of(agent_id)}; you play with {others}. {self.rules_text}"
+
+
+class IntroducedScenario(Scripted):
+    world = Introduced
+
+
+def systems(out: Path) -> dict[str, set[str]]:
+    with RunStore.open(out, readonly=True) as store:
+        calls = list(store.calls())
+    found: dict[str, set[str]] = {}
+    for call in calls:
+        found.setdefault(call["actor"], set()).add(call["messages"][0]["content"])
+    return found
+
+
+def test_rules_for_an_agent_default_to_the_shared_rules_then_the_persona(tmp_path: Path) -> None:
+    config = PG.PublicGoodsConfig()
+    world, personas = Scripted().build(config, np.random.default_rng(0))
+    assert not world.persona_in_rules
+    assert all(world.rules_for(p.id) == world.rules_text for p in personas)
+    found = systems(run(tmp_path / "run"))
+    assert found == {p.id: {f"{world.rules_text}\n\n{p.describe()}"} for p in personas}
+
+
+def test_a_world_with_rules_per_agent_is_the_whole_system_prompt(tmp_path: Path) -> None:
+    """``World.rules_for`` and ``persona_in_rules``: each decision and each interview gets the
+    agent's own rules, and no persona description after them."""
+    world, personas = IntroducedScenario().build(PG.PublicGoodsConfig(), np.random.default_rng(0))
+    expected = {p.id: world.rules_for(p.id) for p in personas}
+    assert expected["player_1"].startswith("You are Player 1; you play with Player 2, Player 3")
+    out = tmp_path / "run"
+    run_sync(
+        prepare_run(IntroducedScenario(), PG.PublicGoodsConfig(), RunOptions(model="scripted"), out)
+    )
+    assert systems(out) == {a: {text} for a, text in expected.items()}
+    setup = prepare_interview(out, "player_2", "Who are you?", scenario=IntroducedScenario())
+    assert setup.request.messages[0].content == expected["player_2"]

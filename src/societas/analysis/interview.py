@@ -91,7 +91,8 @@ def prepare_interview(
     mind.restore(minds[agent_id])
     request = mind.interview_request(
         question.strip(),
-        rules_text=built.world.rules_text,
+        rules_text=built.world.rules_for(agent_id),
+        persona_in_rules=built.world.persona_in_rules,
         tick=at,
         seed=derive_seed(options.seed, at, "interview", agent_id),
     )

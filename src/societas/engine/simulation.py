@@ -346,7 +346,13 @@ class Simulation:
                     fields={"question": question.model_dump(mode="json")},
                 )
                 seed = derive_seed(self.seed, tick, phase.name, agent_id)
-                request = mind.build_request(obs, phase, self.world.rules_text, seed)
+                request = mind.build_request(
+                    obs,
+                    phase,
+                    self.world.rules_for(agent_id),
+                    seed,
+                    persona_in_rules=self.world.persona_in_rules,
+                )
                 # Calls land in ``partial`` as they finish, so a question cancelled at the
                 # deadline still records the calls it made.
                 partial = Decision(action=None, request=request)
@@ -566,10 +572,11 @@ class Simulation:
             ctx = DecisionContext(
                 observation=obs,
                 phase=phase,
-                rules_text=self.world.rules_text,
+                rules_text=self.world.rules_for(agent_id),
                 seed=derive_seed(self.seed, tick, phase.name, agent_id),
                 tick=tick,
                 sim_time=sim_time,
+                persona_in_rules=self.world.persona_in_rules,
             )
             decisions[agent_id] = Decision(action=None)
             tasks[agent_id] = asyncio.create_task(

@@ -55,6 +55,7 @@ from societas.mind.mind import (
     derive_seed,
     interview_prompt,
     phase_request,
+    system_text,
 )
 from societas.mind.modes import (
     action_json,
@@ -181,7 +182,7 @@ class GenerativeMind(Mind):
         # Calls made in ``perceive`` take their seeds from the last decision's (which hashes
         # the run seed), so they differ between run seeds and survive a resume.
         self._seed_base = ctx.seed
-        system = self._system(ctx.rules_text)
+        system = system_text(ctx.rules_text, self.persona, persona_in_rules=ctx.persona_in_rules)
         if self.config.mode == "reactive":
             result = await self._reactive(ctx, system, log)
         else:
@@ -287,25 +288,32 @@ class GenerativeMind(Mind):
 
     # -- requests ------------------------------------------------------------------------
 
-    def _system(self, rules_text: str) -> str:
-        return f"{rules_text}\n\n{self.persona.describe()}".strip()
-
     def build_request(
-        self, observation: Observation, phase: PhaseSpec, rules_text: str, seed: int
+        self,
+        observation: Observation,
+        phase: PhaseSpec,
+        rules_text: str,
+        seed: int,
+        *,
+        persona_in_rules: bool = False,
     ) -> LLMRequest:
         """One deliberative prompt without sub-calls (used by surveys)."""
         situation = self._situation(observation, phase, self._sim_time)
-        return self._decide_request(
-            observation, phase, self._system(rules_text), situation, [], seed
-        )
+        system = system_text(rules_text, self.persona, persona_in_rules=persona_in_rules)
+        return self._decide_request(observation, phase, system, situation, [], seed)
 
     def interview_request(
-        self, question: str, *, rules_text: str, tick: int, seed: int
+        self,
+        question: str,
+        *,
+        rules_text: str,
+        tick: int,
+        seed: int,
+        persona_in_rules: bool = False,
     ) -> LLMRequest:
         memories = self._retrieve(question, self._sim_time)
-        return interview_prompt(
-            self._system(rules_text), memories, question, self.persona, self.sampling, tick, seed
-        )
+        system = system_text(rules_text, self.persona, persona_in_rules=persona_in_rules)
+        return interview_prompt(system, memories, question, self.persona, self.sampling, tick, seed)
 
     def _retrieve(
         self, query: str, sim_time: float, *, top_k: int | None = None, budget: int | None = None

@@ -32,6 +32,7 @@ __all__ = [
     "interview_prompt",
     "phase_request",
     "schema_hint",
+    "system_text",
 ]
 
 # A cognition event for the engine to record: its class and its kind-specific fields (the
@@ -45,10 +46,21 @@ class DecisionContext:
 
     observation: Observation
     phase: PhaseSpec
-    rules_text: str
+    rules_text: str  # the world's rules for this agent (``World.rules_for``)
     seed: int
     tick: int
     sim_time: float
+    # The rules already say who the agent is (``World.persona_in_rules``): no persona text.
+    persona_in_rules: bool = False
+
+
+def system_text(rules_text: str, persona: Persona, *, persona_in_rules: bool = False) -> str:
+    """An agent's system message: the world's rules for it, then its persona's description,
+    unless the world's rules already say who the agent is (``World.persona_in_rules``: GovSim's
+    system prompt names the agent and appends its goals itself)."""
+    if persona_in_rules:
+        return rules_text
+    return f"{rules_text}\n\n{persona.describe()}".strip()
 
 
 def derive_seed(run_seed: int, tick: int, phase: str, agent_id: str) -> int:
@@ -119,9 +131,15 @@ class Mind:
         self.sampling = sampling
 
     def build_request(
-        self, observation: Observation, phase: PhaseSpec, rules_text: str, seed: int
+        self,
+        observation: Observation,
+        phase: PhaseSpec,
+        rules_text: str,
+        seed: int,
+        *,
+        persona_in_rules: bool = False,
     ) -> LLMRequest:
-        system = f"{rules_text}\n\n{self.persona.describe()}".strip()
+        system = system_text(rules_text, self.persona, persona_in_rules=persona_in_rules)
         parts: list[str] = []
         memories = self.memory.retrieve()
         if memories:
@@ -143,7 +161,13 @@ class Mind:
         """Decide one action. ``into`` collects the calls as they finish (and
         ``into.request`` names the call in flight), so a decision cancelled at the phase
         deadline still shows what it did. The base makes exactly one request."""
-        request = self.build_request(ctx.observation, ctx.phase, ctx.rules_text, ctx.seed)
+        request = self.build_request(
+            ctx.observation,
+            ctx.phase,
+            ctx.rules_text,
+            ctx.seed,
+            persona_in_rules=ctx.persona_in_rules,
+        )
         decision = into if into is not None else Decision(action=None)
         decision.request = request
         return await gateway.decide(request, ctx.phase.action_model, into=decision)
@@ -170,10 +194,16 @@ class Mind:
         """The sequence numbers the engine gave the events of the last drain, in order."""
 
     def interview_request(
-        self, question: str, *, rules_text: str, tick: int, seed: int
+        self,
+        question: str,
+        *,
+        rules_text: str,
+        tick: int,
+        seed: int,
+        persona_in_rules: bool = False,
     ) -> LLMRequest:
         """A free-text request: the agent answers ``question`` in character from memory."""
-        system = f"{rules_text}\n\n{self.persona.describe()}".strip()
+        system = system_text(rules_text, self.persona, persona_in_rules=persona_in_rules)
         memories = self.memory.retrieve()
         return interview_prompt(
             system, [m.text for m in memories], question, self.persona, self.sampling, tick, seed

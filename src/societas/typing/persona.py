@@ -20,12 +20,16 @@ class Persona(BaseModel):
     backstory: str = ""
     attributes: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
-    def describe(self) -> str:
-        """A short, stable text description for prompts."""
-        parts = [f"You are {self.name}"]
-        if self.age is not None:
-            parts[0] += f", {self.age} years old"
-        parts[0] += "."
+    def describe(self, *, named: bool = True) -> str:
+        """A short, stable text description for prompts. ``named=False`` leaves out the
+        opening "You are NAME." (for rules that already say who the agent is; the age goes
+        with the name)."""
+        parts: list[str] = []
+        if named:
+            parts.append(f"You are {self.name}")
+            if self.age is not None:
+                parts[0] += f", {self.age} years old"
+            parts[0] += "."
         if self.traits:
             parts.append("Traits: " + ", ".join(self.traits) + ".")
         if self.goals:

@@ -192,7 +192,21 @@ class World(Protocol):
 
     @property
     def rules_text(self) -> str:
-        """The rules every agent is told (first in every prompt)."""
+        """The rules every agent is told (first in every prompt); archetype groups get this
+        shared text, an agent's own decisions get ``rules_for(agent_id)``."""
+        ...
+
+    @property
+    def persona_in_rules(self) -> bool:
+        """True when ``rules_for(agent_id)`` already says who the agent is (its name, and
+        whatever of its persona the world puts there): minds then put no persona description
+        of their own after it. GovSim's system prompt opens with the agent's name and ends
+        with its goals; a world that reproduces it says so here."""
+        ...
+
+    def rules_for(self, agent_id: str) -> str:
+        """The rules one agent is told, first in the prompts of its own decisions, surveys and
+        interviews (``rules_text`` unless the rules differ per agent)."""
         ...
 
     @property

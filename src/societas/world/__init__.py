@@ -54,10 +54,13 @@ class World(Generic[C, S]):
     ``self.config`` is the validated config, ``self.state`` the ``State``, ``self.members``
     the ids of the agents taking part (in order), ``self.personas`` every agent by id.
     Hooks with defaults: ``setup`` (after construction), ``reconfigured`` (after a setting
-    change), ``joined`` and ``left`` (membership changes), ``is_over``, ``sim_time``.
+    change), ``joined`` and ``left`` (membership changes), ``is_over``, ``sim_time``,
+    ``rules_for`` (rules that differ per agent, with ``persona_in_rules``).
     """
 
     rules_text: str = ""
+    # True when ``rules_for(agent)`` already introduces the agent: minds add no persona text.
+    persona_in_rules: bool = False
     # Keep only the latest N tick snapshots (large population worlds); None keeps all.
     keep_snapshots: int | None = None
     # Population worlds set this and override ``use_executor``.
@@ -122,6 +125,11 @@ class World(Generic[C, S]):
         """Population worlds (``uses_executor = True``) keep their arrays in the run's
         executor (``societas.population.Executor``), handed over before tick 0."""
         raise NotImplementedError(f"{type(self).__name__} sets uses_executor but no use_executor")
+
+    def rules_for(self, agent_id: str) -> str:
+        """The rules one agent is told (its decisions, surveys and interviews); the shared
+        ``rules_text`` unless a world's rules differ per agent."""
+        return self.rules_text
 
     def name_of(self, agent_id: str) -> str:
         return self.personas[agent_id].name

@@ -23,11 +23,15 @@ class CommonsScenario(Scenario[CommonsConfig]):
         words = framing_for(config.resource, config.capacity)
         newcomer = config.newcomer
         local_story = words.local_backstory if newcomer and newcomer.local_backstory else ""
+        # govsim: GovSim's personas have no goals but the newcomer experiment's sentences
+        # (``conf/experiment/persona/baseline_fisherman.yaml`` line 2: goals ""), kept here as
+        # the backstory; the system prompt appends them (``Lake.rules_for``).
+        goals = () if config.protocol == "govsim" else (words.goal,)
         personas = [
             Persona(
                 id=f"{words.id_prefix}_{i + 1}",
                 name=name,
-                goals=(words.goal,),
+                goals=goals,
                 backstory=local_story,
                 attributes={"role": words.role},
             )
@@ -39,7 +43,7 @@ class CommonsScenario(Scenario[CommonsConfig]):
                     id=f"{words.id_prefix}_{config.agents + 1}",
                     name=config.newcomer_name(),
                     traits=newcomer.traits,
-                    goals=(words.goal,),
+                    goals=goals,
                     backstory=newcomer.backstory or words.newcomer_backstory,
                     attributes={
                         "role": words.role,

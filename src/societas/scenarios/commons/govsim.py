@@ -5,8 +5,12 @@ giorgiopiatti/GovSim, commit 1d11adf; paths under ``simulation/scenarios/``):
 
 - rules: ``get_sytem_prompt_v3`` (``fishing/agents/persona_v3/cognition/utils.py`` lines
   150-170; ``sheep/...`` and ``pollution/...`` ``utils.py`` lines 116-136) and, without
-  communication, ``get_sytem_prompt_v3_nocom`` (fishing ``utils.py`` lines 224-242). They tell
-  neither the number of months nor the collapse rule, and pay one thousand dollars per unit;
+  communication, ``get_sytem_prompt_v3_nocom`` (fishing ``utils.py`` lines 224-242; sheep and
+  pollution 139-157). They tell neither the number of months nor the collapse rule, and pay
+  one thousand dollars per unit. Each agent gets its own: it opens with the agent's name and
+  lists the other four names, the agent's own removed (fishing lines 151-155, sheep and
+  pollution 117-121), and ends with the persona's goals appended as they are, without a space
+  (``text += persona.goals``, fishing lines 167-168);
 - the stock before the harvest, each agent's own catch and the universalization sentence:
   ``fishing/environment/env.py`` lines 6-21 (sheep and pollution ``env.py`` lines 6-21);
 - the harvest task, a range from 0 to the current stock: ``fishing/agents/persona_v3/
@@ -67,7 +71,7 @@ class GovSimText:
     others: str  # "fishermen"
     location: str  # GovSim's location name of the harvest: lake, pasture, factory
     report_title: str  # "monthly fishing report"
-    rules_head: str  # {others_word} {others} ({names})
+    rules_head: str  # {you} {others_word} {others} ({names})
     rules_body: str  # the mechanics, the pay and the goal
     rules_talk: str  # the two sentences about the discussion (dropped without communication)
     rules_example: str
@@ -80,11 +84,21 @@ class GovSimText:
     limit_question: str
 
     def rules(self, names: list[str], communication: bool, capacity: int) -> str:
+        """The text shared by all agents (archetype queries: the ``agree`` call): "You are a
+        fisherman", every name of the run listed."""
+        return self._rules(self.role, max(0, len(names) - 1), names, communication, capacity)
+
+    def rules_for(self, name: str, others: list[str], communication: bool, capacity: int) -> str:
+        """GovSim's system prompt of the agent called ``name``: "You are John, a fisherman",
+        then the ``others`` (GovSim's list with the agent's own name removed, in order)."""
+        you = f"{name}, {self.role}"
+        return self._rules(you, len(others), others, communication, capacity)
+
+    def _rules(
+        self, you: str, count: int, names: list[str], communication: bool, capacity: int
+    ) -> str:
         head = self.rules_head.format(
-            role=self.role,
-            others_word=number_word(max(0, len(names) - 1)),
-            others=self.others,
-            names=", ".join(names),
+            you=you, others_word=number_word(count), others=self.others, names=", ".join(names)
         )
         talk = self.rules_talk if communication else ""
         return head + self.rules_body.format(capacity=capacity) + talk + self.rules_example
@@ -96,7 +110,7 @@ FISHERY = GovSimText(
     location="lake",
     report_title="monthly fishing report",
     rules_head=(
-        "You are {role}, and you fish every month in a lake along with {others_word} other "
+        "You are {you}, and you fish every month in a lake along with {others_word} other "
         "{others} ({names})."
     ),
     rules_body=(
@@ -145,7 +159,7 @@ PASTURE = GovSimText(
     location="pasture",
     report_title="monthly pasture report",
     rules_head=(
-        "You are {role}. Every month, you take some of your sheep to a public pasture with "
+        "You are {you}. Every month, you take some of your sheep to a public pasture with "
         "{others_word} other {others} ({names})."
     ),
     rules_body=(
@@ -204,7 +218,7 @@ POLLUTION = GovSimText(
     location="factory",
     report_title="monthly production report",
     rules_head=(
-        "You are {role}. Every month, you decide how many widgets to make with {others_word} "
+        "You are {you}. Every month, you decide how many widgets to make with {others_word} "
         "other {others} ({names}) that are situated on the banks of a river."
     ),
     rules_body=(

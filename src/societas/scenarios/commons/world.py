@@ -167,6 +167,8 @@ class Lake(World[CommonsConfig, CommonsState]):
         """Re-derive the framing, the phases and the rules from the config."""
         c = self.config
         self.words = w = framing_for(c.resource, c.capacity)
+        # govsim: GovSim's system prompt names the agent and ends with its persona (rules_for).
+        self.persona_in_rules = self.govsim
         self._transcript: tuple[int, list[str]] = (0, [])  # (messages rendered, their lines)
         self._summary: str | None = None  # the month's summary, built once per month
         self._harvest_phases: dict[int, Phase] = {}
@@ -226,7 +228,7 @@ class Lake(World[CommonsConfig, CommonsState]):
         self.ids = [a for a in self.members if self.state.join_tick.get(a, 0) <= self.state.clock]
         self._taking_part = frozenset(self.ids)
         if self.govsim:
-            # GovSim names every persona of the run, the newcomer included (utils.py 150-155).
+            # The shared text (the persona-less ``agree`` call) lists every name of the run.
             names = [self.name_of(a) for a in self.members]
             self.rules_text = GOVSIM_TEXTS[c.resource].rules(names, c.communication, c.capacity)
             return
@@ -236,6 +238,28 @@ class Lake(World[CommonsConfig, CommonsState]):
     @property
     def govsim(self) -> bool:
         return self.config.protocol == "govsim"
+
+    def rules_for(self, agent_id: str) -> str:
+        """govsim: GovSim's system prompt of this agent (``get_sytem_prompt_v3``, fishing
+        ``utils.py`` lines 150-170): its own name first, the other names of the run, then the
+        mechanics, then its persona appended as GovSim appends ``persona.goals`` (without a
+        space, lines 167-168). The persona is described without its name, which the rules
+        already say (``persona_in_rules``).
+
+        GovSim lists a fixed five, ``["John", "Kate", "Jack", "Emma", "Luke"]`` minus the
+        agent (lines 151-153), whoever takes part: in the newcomer experiment
+        (``fish_perturbation_outsider.yaml``: four agents, Luke inserted at round 3 by
+        ``perturbation_env.py`` lines 145-148) the four locals name Luke from the first month.
+        We list the run's members in order, the newcomer included before it joins, which is
+        the same text with GovSim's names."""
+        if not self.govsim:
+            return self.rules_text
+        c = self.config
+        others = [self.name_of(a) for a in self.members if a != agent_id]
+        rules = GOVSIM_TEXTS[c.resource].rules_for(
+            self.name_of(agent_id), others, c.communication, c.capacity
+        )
+        return rules + self.personas[agent_id].describe(named=False)
 
     def threshold(self, stock: int) -> int:
         """f(t): govsim divides by the initial number of agents, societas by those taking
