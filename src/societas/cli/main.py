@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok, 1 run failure (also: too many fallbacks), 2 bad input (config, arguments,
 store) or a model server that cannot serve the run, 75 paused (model server unreachable
-longer than run.max_outage_s; resumable), 130 interrupted (Ctrl-C or SIGTERM; resumable).
+longer than run.max_outage_s, or run.budget reached; resumable), 130 interrupted (Ctrl-C or
+SIGTERM; resumable).
 Errors are one clear line on stderr; ``--debug`` adds the traceback.
 """
 
@@ -30,7 +31,9 @@ from societas import __version__
 from societas.cli.terminal import plain, safe
 from societas.engine import Progress as SimProgress
 from societas.engine import RunHandle, RunInterrupted, prepare_resume, prepare_run, run_sync
-from societas.engine.health import RunPaused
+from societas.engine.health import BudgetPaused, RunPaused
+from societas.engine.options import Budget
+from societas.llm.budget import BudgetLimits, Spend
 from societas.scenarios import available_scenarios, get_scenario, load_spec
 from societas.store import RunStore
 from societas.typing import ConfigError, SocietasError
@@ -160,14 +163,44 @@ def _run_with_progress(handle: RunHandle, quiet: bool) -> dict[str, float]:
         )
 
         def update(p: SimProgress) -> None:
-            stats = (
-                f"calls {p.llm_calls}  tokens {p.prompt_tokens}+{p.completion_tokens}"
-                f"  cost ${p.cost:.4f}"
-            )
+            if p.spent is not None:
+                stats = spend_line(p.spent, p.budget)
+            else:
+                stats = (
+                    f"calls {p.llm_calls}  tokens {p.prompt_tokens}+{p.completion_tokens}"
+                    f"  cost {p.cost:.4f}"
+                )
             bar.update(task, completed=p.tick, stats=stats)
 
         sim.on_progress = update
         return run_sync(handle, handle_sigint=True, notify=_say)
+
+
+def spend_line(spent: Spend, budget: BudgetLimits | None) -> str:
+    """The progress bar's spend, each figure against its limit when the run has one:
+    ``calls 12/40  tokens 3,456/10,000  cost 0.0012``."""
+    lim = budget or BudgetLimits()
+
+    def of(value: str, limit: str | None) -> str:
+        return value if limit is None else f"{value}/{limit}"
+
+    return (
+        f"calls {of(f'{spent.calls:,}', f'{lim.calls:,}' if lim.calls is not None else None)}"
+        f"  tokens {of(f'{spent.tokens:,}', f'{lim.tokens:,}' if lim.tokens is not None else None)}"
+        f"  cost {of(f'{spent.cost:.4f}', f'{lim.cost:g}' if lim.cost is not None else None)}"
+    )
+
+
+def _higher_budget(budget: Budget) -> str:
+    """``--set run.budget.calls=80`` (each limit set, doubled): a resume that goes on."""
+    parts = []
+    if budget.calls is not None:
+        parts.append(f"--set run.budget.calls={max(1, budget.calls * 2)}")
+    if budget.tokens is not None:
+        parts.append(f"--set run.budget.tokens={max(1, budget.tokens * 2)}")
+    if budget.cost is not None:
+        parts.append(f"--set run.budget.cost={budget.cost * 2 if budget.cost else 1:g}")
+    return " ".join(parts)
 
 
 def _print_metrics(metrics: dict[str, float], out: Path) -> None:
@@ -196,6 +229,18 @@ def _finish(handle: RunHandle, quiet: bool) -> None:
     except RunInterrupted:
         err_console.print(Text(f"resume with: societas resume {handle.out}"), highlight=False)
         raise
+    except BudgetPaused as exc:
+        _say(f": {exc}", "paused", "bold yellow")
+        with RunStore.open(handle.out, readonly=True) as store:
+            budget = Budget.model_validate(store.run_info()["config"]["run"].get("budget") or {})
+        err_console.print(
+            Text(
+                f"resume with a higher budget: societas resume {handle.out} "
+                f"{_higher_budget(budget)}"
+            ),
+            highlight=False,
+        )
+        raise typer.Exit(exc.exit_code) from None
     except RunPaused as exc:
         _say(f": {exc}", "paused", "bold yellow")
         err_console.print(
@@ -282,16 +327,53 @@ def resume(
     run_dir: Annotated[Path, typer.Argument(help="Run directory.")],
     model: Annotated[str | None, typer.Option("--model", "-m", help="Override the model.")] = None,
     api_key: Annotated[str | None, typer.Option("--api-key")] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="A new budget: run.budget.calls|tokens|cost=VALUE."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Continue an interrupted run from its last completed tick."""
+    """Continue an interrupted or paused run from its last completed tick."""
     with errors():
         with RunStore.open(run_dir, readonly=True) as store:
-            name = str(store.run_info()["scenario"])
+            info = store.run_info()
+        name = str(info["scenario"])
+        budget = _budget_override(info["config"]["run"].get("budget") or {}, sets or [])
         _hold_stops()
-        handle = prepare_resume(run_dir, get_scenario(name), model=model, api_key=api_key)
+        handle = prepare_resume(
+            run_dir, get_scenario(name), model=model, api_key=api_key, budget=budget
+        )
         err_console.print(Text(f"resuming {run_dir} at tick {handle.start_tick}"), highlight=False)
         _finish(handle, quiet)
+
+
+def _budget_override(stored: dict[str, Any], sets: list[str]) -> Budget | None:
+    """The stored ``run.budget`` with ``--set run.budget.X=V`` applied; None without --set.
+    Nothing else of a run can change on resume."""
+    from pydantic import ValidationError
+
+    from societas.scenarios.loader import parse_override
+
+    if not sets:
+        return None
+    data = dict(stored)
+    for item in sets:
+        path, value = parse_override(item)
+        if len(path) != 3 or path[:2] != ["run", "budget"]:
+            raise ConfigError(
+                f"--set {item}",
+                ".".join(path),
+                "run.budget.calls, run.budget.tokens or run.budget.cost (only the budget "
+                "changes on resume)",
+                ".".join(path),
+            )
+        data[path[2]] = value
+    try:
+        return Budget.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field = "run.budget." + ".".join(str(p) for p in err["loc"])
+        raise ConfigError("--set", field, str(err["msg"]), err.get("input")) from exc
 
 
 @app.command()

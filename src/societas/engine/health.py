@@ -5,6 +5,7 @@
   chosen response formats are recorded in the run's config under ``preflight``.
 - ``RunPaused``: the model server stayed unreachable longer than ``run.max_outage_s``; the tick
   in progress is dropped (its answers stay in the response cache) and the run can be resumed.
+  ``BudgetPaused``: the same when the next call could pass ``run.budget`` (``llm/budget.py``).
 - ``FallbackRateExceeded``: more than ``run.max_fallback_rate`` of the run's decisions fell back;
   the run ends ``failed``, naming the most frequent error.
 """
@@ -24,6 +25,7 @@ from societas.typing import ActionEvent, DecisionFallback, Event, SocietasError
 from societas.typing.events import GroupDecisionEvent
 
 __all__ = [
+    "BudgetPaused",
     "FallbackRateExceeded",
     "RunPaused",
     "check_model_servers",
@@ -44,6 +46,11 @@ class RunPaused(SocietasError):
         super().__init__(f"paused after {ticks_completed} completed ticks: {reason}")
         self.ticks_completed = ticks_completed
         self.reason = reason
+
+
+class BudgetPaused(RunPaused):
+    """The run's ``run.budget`` was reached: the run stopped after its last completed tick and
+    resumes with a higher budget (``societas resume DIR --set run.budget.calls=N``)."""
 
 
 class FallbackRateExceeded(SocietasError):

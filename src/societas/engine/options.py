@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from societas.engine.protocol import Intervention, Survey
 from societas.llm.openai import ResponseFormatMode
 
-__all__ = ["RESPONSE_FORMATS", "ModelRoute", "ResponseFormat", "RunOptions"]
+__all__ = ["RESPONSE_FORMATS", "Budget", "ModelPrice", "ModelRoute", "ResponseFormat", "RunOptions"]
 
 ResponseFormat = Literal[
     "auto",
@@ -32,6 +32,28 @@ class ModelRoute(BaseModel):
     agents: list[str] = Field(min_length=1, description="agent id patterns, e.g. fisher_1, g*_a1")
     model: str = Field(description="model spec, as for run.model")
     base_url: str | None = Field(default=None, description="server URL for this model")
+
+
+class Budget(BaseModel):
+    """``run.budget``: the most a run may spend on model calls; the first limit reached pauses
+    it (resumable with a higher budget). Calls served from the response cache are free."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    calls: int | None = Field(default=None, ge=0, description="calls answered by a model")
+    tokens: int | None = Field(default=None, ge=0, description="prompt + completion tokens")
+    cost: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="money, priced by run.prices"
+    )
+
+
+class ModelPrice(BaseModel):
+    """The price of a million tokens of one model (any currency, the same for all models)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt: float = Field(ge=0, allow_inf_nan=False, description="per 1M prompt tokens")
+    completion: float = Field(ge=0, allow_inf_nan=False, description="per 1M completion tokens")
 
 
 class RunOptions(BaseModel):
@@ -102,7 +124,17 @@ class RunOptions(BaseModel):
     memory_top_k: int = Field(default=12, ge=0)
     n_ctx: int = Field(default=4096, ge=256, description="context size of the local model")
     price_per_1k_tokens: float = Field(
-        default=0.0, ge=0, allow_inf_nan=False, description="for the cost display"
+        default=0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="price of 1,000 tokens of a model run.prices does not name",
+    )
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict,
+        description="price per 1M prompt and completion tokens, by model id (e.g. gpt-4o-mini)",
+    )
+    budget: Budget = Field(
+        default_factory=Budget, description="the most the run may spend (calls, tokens, cost)"
     )
     interventions: list[Intervention] = Field(
         default_factory=list, description="world changes and news at given ticks"

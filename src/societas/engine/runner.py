@@ -19,9 +19,17 @@ from pydantic import BaseModel
 
 from societas import __version__
 from societas.engine.health import check_model_servers, preflight_record, server_key
-from societas.engine.options import ModelRoute, RunOptions
+from societas.engine.options import Budget, ModelRoute, RunOptions
 from societas.engine.simulation import Progress, RunInterrupted, Simulation
 from societas.llm import BackendOptions, Gateway, ResponseCache, build_stack, create_backend
+from societas.llm.budget import (
+    BudgetLimits,
+    BudgetMonitor,
+    Price,
+    price_table,
+    spend_from_rows,
+)
+from societas.llm.human import HUMAN_MODEL_ID
 from societas.llm.openai import redact_url
 from societas.llm.preflight import PreflightResult
 from societas.llm.registry import parse_spec
@@ -49,6 +57,7 @@ __all__ = [
     "RunHandle",
     "api_key_from",
     "assemble",
+    "budget_monitor",
     "prepare_resume",
     "prepare_run",
     "probe_interventions",
@@ -169,8 +178,11 @@ def _build_gateway(
     api_key: str | None,
     formats: dict[str, PreflightResult] | None = None,
     outage: OutageMonitor | None = None,
+    budget: BudgetMonitor | None = None,
 ) -> tuple[Gateway, LanguageModel, ResponseCache]:
-    cache = ResponseCache(Path(options.cache) if options.cache else out / "cache.db")
+    cache_path = Path(options.cache) if options.cache else out / "cache.db"
+    cache_existed = cache_path.exists()
+    cache = ResponseCache(cache_path)
     is_replay = parse_spec(options.model)[0] == "replay"
 
     def stack_for(spec: str, base_url: str | None) -> tuple[LanguageModel, LanguageModel]:
@@ -200,6 +212,8 @@ def _build_gateway(
             breaker_threshold=None if person else (options.breaker_threshold or None),
             breaker_cooldown_s=options.breaker_cooldown_s,
             outage=None if person else outage,
+            # A replayed answer or a person's costs nothing: no budget.
+            budget=None if person or parse_spec(spec)[0] == "replay" else budget,
         )
         return backend, stack
 
@@ -233,7 +247,41 @@ def _build_gateway(
         stack = RoutedModel(stack, routes)
         backend = RoutedModel(backend, backends)
     gateway = Gateway(stack, repair=options.repair, price_per_1k_tokens=options.price_per_1k_tokens)
+    if options.budget.cost is not None:
+        ids = [stack.default.model_id] if isinstance(stack, RoutedModel) else [stack.model_id]
+        if isinstance(stack, RoutedModel):
+            ids += [route.model_id for _, route in stack.routes]
+        unpriced = [m for m in ids if m not in options.prices and m != HUMAN_MODEL_ID]
+        if unpriced and options.price_per_1k_tokens <= 0:
+            cache.close()
+            if not cache_existed:  # the run does not start: leave nothing behind
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{cache_path}{suffix}").unlink(missing_ok=True)
+            raise ConfigError(
+                "run.prices",
+                f"prices.{unpriced[0]}",
+                "a price for every model the run uses when run.budget.cost is set "
+                "(run.prices.MODEL.prompt and .completion per 1M tokens, or "
+                "run.price_per_1k_tokens)",
+                "none",
+            )
     return gateway, backend, cache
+
+
+def budget_monitor(
+    options: RunOptions, spent: Sequence[tuple[str, int, int, int]] = ()
+) -> BudgetMonitor:
+    """The run's budget and spend; ``spent`` is what its store recorded (a resumed run)."""
+    price = price_table(
+        {m: Price(p.prompt, p.completion) for m, p in options.prices.items()},
+        options.price_per_1k_tokens,
+    )
+    b = options.budget
+    return BudgetMonitor(
+        BudgetLimits(calls=b.calls, tokens=b.tokens, cost=b.cost),
+        price=price,
+        spent=spend_from_rows(spent, price),
+    )
 
 
 def _format_for(
@@ -304,6 +352,7 @@ def _build_simulation(
     on_progress: Callable[[Progress], None] | None,
     personas_override: Sequence[Persona] = (),
     outage: OutageMonitor | None = None,
+    budget: BudgetMonitor | None = None,
 ) -> Simulation:
     built = assemble(scenario, config, options, personas_override)
     return Simulation(
@@ -322,6 +371,7 @@ def _build_simulation(
         mind_factory=built.make_mind,
         sampling=built.sampling,
         outage=outage,
+        budget=budget,
         max_fallback_rate=options.max_fallback_rate,
     )
 
@@ -514,8 +564,9 @@ def prepare_run(
     # Model servers first: one that cannot serve stops the command before anything is written.
     checked = check_model_servers(options, api_key_from(api_key))
     outage = OutageMonitor(options.max_outage_s)
+    budget = budget_monitor(options)
     gateway, backend, cache = _build_gateway(
-        scenario, config, options, out, api_key, checked, outage
+        scenario, config, options, out, api_key, checked, outage, budget
     )
     probe_world = probe_interventions(scenario, config, options, personas)
     _check_runner(probe_world, options)
@@ -534,7 +585,7 @@ def prepare_run(
         version=__version__,
     )
     sim = _build_simulation(
-        scenario, config, options, store, gateway, on_progress, personas, outage
+        scenario, config, options, store, gateway, on_progress, personas, outage, budget
     )
     executor = _attach_executor(sim.world, store, options)
     try:
@@ -554,10 +605,12 @@ def prepare_resume(
     model: str | None = None,
     api_key: str | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    budget: Budget | None = None,
 ) -> RunHandle:
     """Reopen a run at the tick after its last committed snapshot; a damaged store (any
     problem ``societas check`` finds, or a snapshot that does not restore) is a
-    ``StoreError`` before anything is written."""
+    ``StoreError`` before anything is written. ``budget`` replaces the run's ``run.budget``
+    (kept in its config for later resumes); the spend so far is read from the store."""
     problems = check_store(out)
     if problems:
         raise StoreError(
@@ -581,16 +634,22 @@ def prepare_resume(
             f"{store.path}: simulation events after the last snapshot (seq {next_seq}); the "
             "store is inconsistent, run 'societas check' on it"
         )
+    if budget is not None and budget != options.budget:
+        options = options.model_copy(update={"budget": budget})
+        stored = dict(info["config"])
+        stored["run"] = {**stored["run"], "budget": budget.model_dump(mode="json")}
+        store.set_config(stored)
     recorded = info["config"].get("preflight")
     checked = check_model_servers(
         options, api_key_from(api_key), recorded if isinstance(recorded, dict) else None
     )
     outage = OutageMonitor(options.max_outage_s)
+    monitor = budget_monitor(options, store.spend_by_model())
     gateway, backend, cache = _build_gateway(
-        scenario, config, options, out, api_key, checked, outage
+        scenario, config, options, out, api_key, checked, outage, monitor
     )
     sim = _build_simulation(
-        scenario, config, options, store, gateway, on_progress, personas, outage
+        scenario, config, options, store, gateway, on_progress, personas, outage, monitor
     )
     executor = _attach_executor(sim.world, store, options)
     try:

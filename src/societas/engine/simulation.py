@@ -10,6 +10,7 @@ RNG state) are committed in one transaction, so a run resumes from its store at 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 
 from societas.engine.figures import StoreRun, run_figures
 from societas.engine.health import (
+    BudgetPaused,
     FallbackRateExceeded,
     RunPaused,
     fallback_outcome,
@@ -27,6 +29,7 @@ from societas.engine.health import (
 )
 from societas.engine.protocol import Intervention, Survey, answer_model
 from societas.engine.recorder import TickRecorder
+from societas.llm.budget import BudgetLimits, BudgetMonitor, Spend, spend_since
 from societas.llm.gateway import Decision, Gateway
 from societas.llm.tick_budget import TickBudget
 from societas.llm.wrappers import OutageMonitor
@@ -47,6 +50,7 @@ from societas.typing import (
     Persona,
     RunCompleted,
     RunFailed,
+    RunPausedEvent,
     RunResumed,
     RunStarted,
     Sampling,
@@ -78,6 +82,9 @@ class Progress:
     prompt_tokens: int
     completion_tokens: int
     cost: float
+    # What the run has paid for so far (from its store, so across resumes) and its budget.
+    spent: Spend | None = None
+    budget: BudgetLimits | None = None
 
 
 class Simulation:
@@ -100,10 +107,13 @@ class Simulation:
         mind_factory: Callable[[Persona], Mind] | None = None,
         outage: OutageMonitor | None = None,
         max_fallback_rate: float | None = None,
+        budget: BudgetMonitor | None = None,
     ) -> None:
-        # Honest outcomes (engine/health.py): a model-server outage pauses the run; too many
-        # fallbacks fail it.
+        # Honest outcomes (engine/health.py): a model-server outage or a reached budget pauses
+        # the run; too many fallbacks fail it.
         self.outage = outage
+        self.budget = budget
+        self._tick_spend: dict[str, list[int]] = {}
         self.max_fallback_rate = max_fallback_rate
         self.scenario = scenario
         self.config = config
@@ -192,7 +202,10 @@ class Simulation:
         except FallbackRateExceeded:  # finish() recorded it
             raise
         except RunPaused as exc:  # the open tick is dropped; its answers are in the cache
-            self.store.set_status("paused", error=str(exc)[:2000])
+            rec = TickRecorder(self.run_id, self.store.next_seq(), exc.ticks_completed - 1, 0.0)
+            dropped = spend_since(self._tick_spend, self.budget.by_model) if self.budget else {}
+            rec.emit(RunPausedEvent, reason=exc.reason[:2000], dropped_spend=dropped)
+            self.store.commit_tick(rec.events, status="paused", error=str(exc)[:2000])
             raise
         except (KeyboardInterrupt, asyncio.CancelledError):
             self.store.set_status("interrupted")
@@ -233,6 +246,8 @@ class Simulation:
         calls_before = self.gateway.totals.calls
         tokens = self.world.token_budget(tick)
         self.gateway.tick_budget = TickBudget(tokens) if tokens is not None else None
+        if self.budget is not None:  # what the tick pays, recorded if it is dropped
+            self._tick_spend = {m: list(row) for m, row in self.budget.by_model.items()}
         fallbacks = 0
         for intervention in self.interventions:
             if intervention.tick == tick:
@@ -246,6 +261,8 @@ class Simulation:
                 await self._survey(tick, survey, rec)
         if self.outage is not None and self.outage.reason is not None:
             raise RunPaused(tick, self.outage.reason)
+        if self.budget is not None and self.budget.reason is not None:
+            raise BudgetPaused(tick, self.budget.reason)
         rec.emit(
             TickCompleted,
             llm_calls=self.gateway.totals.calls - calls_before,
@@ -267,6 +284,8 @@ class Simulation:
                     prompt_tokens=t.prompt_tokens,
                     completion_tokens=t.completion_tokens,
                     cost=self.gateway.cost,
+                    spent=dataclasses.replace(self.budget.spent) if self.budget else None,
+                    budget=self.budget.limits if self.budget else None,
                 )
             )
 

@@ -44,6 +44,7 @@ from societas.engine import (
     prepare_resume,
     prepare_run,
 )
+from societas.engine.options import Budget
 from societas.engine.runner import make_directory, probe_interventions, stored_config
 from societas.experiments.branch import branch_from
 from societas.experiments.spec import Branches, ExperimentSpec, Reference, load_experiment
@@ -198,7 +199,7 @@ def _execute_locked(
     base_file: str, sets: tuple[str, ...], seed: int, out: Path, plan: dict[str, Any]
 ) -> str:
     if "parent" in plan:
-        return _execute_branch(out, plan)
+        return _execute_branch(out, plan, _budget(base_file, sets, seed))
     stop_at = plan.get("stop_at")
     status = _status(out)
     if status == "completed":
@@ -215,7 +216,8 @@ def _execute_locked(
         return "started"
     with RunStore.open(out, readonly=True) as store:
         name = str(store.run_info()["scenario"])
-    _run_until(prepare_resume(out, get_scenario(name)), stop_at)
+    budget = _budget(base_file, sets, seed)
+    _run_until(prepare_resume(out, get_scenario(name), budget=budget), stop_at)
     return "resumed"
 
 
@@ -239,9 +241,14 @@ def _run_until(handle: RunHandle, stop_at: int | None) -> None:
             raise
 
 
-def _execute_branch(out: Path, plan: dict[str, Any]) -> str:
+def _budget(base_file: str, sets: tuple[str, ...], seed: int) -> Budget:
+    """The experiment file's ``run.budget`` as it is now: a run it paused goes on under it."""
+    return load_spec(base_file, list(sets), seed=seed).options.budget
+
+
+def _execute_branch(out: Path, plan: dict[str, Any], budget: Budget) -> str:
     """A branched condition's run: the branch of its seed's parent, made and run to the end,
-    or resumed."""
+    or resumed (under the experiment's ``run.budget``)."""
     status = _status(out)
     if status == "completed":
         return "skipped"
@@ -265,7 +272,7 @@ def _execute_branch(out: Path, plan: dict[str, Any]) -> str:
         what = "resumed"
     with RunStore.open(out, readonly=True) as store:
         name = str(store.run_info()["scenario"])
-    run_handle(prepare_resume(out, get_scenario(name)))
+    run_handle(prepare_resume(out, get_scenario(name), budget=budget))
     return what
 
 
@@ -371,7 +378,10 @@ def _check_existing(job: Job, base_file: Path) -> None:
         stored = store.run_info()["config"]
     try:  # through the models, so settings added since (with their defaults) compare equal
         config = spec.scenario.config_model.model_validate(stored["scenario"])
-        options = RunOptions.model_validate(stored["run"])
+        # The budget is not a setting of the results: a higher one resumes a paused run.
+        options = RunOptions.model_validate(stored["run"]).model_copy(
+            update={"budget": spec.options.budget}
+        )
         personas = [Persona.model_validate(p) for p in stored.get("personas", [])]
     except (ValidationError, KeyError, TypeError):
         return  # not comparable: resuming it reports the problem

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from societas.llm.budget import BudgetReached
 from societas.llm.tick_budget import TickBudget
 from societas.typing import Action, BackendError, ChatMessage, LanguageModel, LLMRequest
 
@@ -222,8 +223,9 @@ class Gateway:
                 prompt=prompt_of(request, None),
             )
             self._account(record)
-            for fault in record.faults:
-                self._report(fault)
+            if not isinstance(exc, BudgetReached):  # the pause message says it once
+                for fault in record.faults:
+                    self._report(fault)
             return None, record, exc
         latency = (time.perf_counter() - t0) * 1000.0
         if budget is not None:

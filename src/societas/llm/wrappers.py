@@ -1,11 +1,13 @@
 """Wrappers of the ``LanguageModel`` protocol: cache, retry, concurrency limit, timeout.
 
 They stack; ``build_stack`` puts them in the order the Gateway uses:
-cache -> retry -> circuit breaker -> limit -> timeout -> backend. A cache hit takes no slot; a
-retry waits its backoff without holding a slot; an open circuit holds requests before they take
-a slot or an attempt; the timeout bounds one attempt. A backend computing in this process
-(``InProcessModel``: the local llama.cpp model) gets its own limit and no timeout, breaker or
-outage limit: its queue is the machine being busy, not a server failing.
+cache -> budget -> retry -> circuit breaker -> limit -> timeout -> backend. A cache hit takes
+no slot and costs nothing; the budget (``societas.llm.budget``) holds a call's most spend over
+all its attempts; a retry waits its backoff without holding a slot; an open circuit holds
+requests before they take a slot or an attempt; the timeout bounds one attempt. A backend
+computing in this process (``InProcessModel``: the local llama.cpp model) gets its own limit
+and no timeout, breaker or outage limit: its queue is the machine being busy, not a server
+failing.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import random
 import time
 from collections.abc import Callable
 
+from societas.llm.budget import BudgetedModel, BudgetMonitor
 from societas.llm.cache import ResponseCache
 from societas.typing import BackendError, InProcessModel, LanguageModel, LLMRequest, LLMResponse
 
@@ -280,6 +283,7 @@ def build_stack(
     breaker_threshold: int | None = 5,
     breaker_cooldown_s: float = 1.0,
     outage: OutageMonitor | None = None,
+    budget: BudgetMonitor | None = None,
 ) -> LanguageModel:
     model: LanguageModel = backend
     if isinstance(backend, InProcessModel):
@@ -295,6 +299,8 @@ def build_stack(
             model, threshold=breaker_threshold, cooldown_s=breaker_cooldown_s, outage=outage
         )
     model = RetryingModel(model, max_attempts=max_attempts, base_delay_s=base_delay_s)
+    if budget is not None:
+        model = BudgetedModel(model, budget)
     if cache is not None:
         model = CachedModel(model, cache)
     return model

@@ -245,6 +245,11 @@ class RunStore:
                 params.append(error)
             conn.execute(f"UPDATE runs SET {', '.join(sets)}", params)  # noqa: S608 - fixed names
 
+    def set_config(self, config: Mapping[str, Any]) -> None:
+        """Replace the run's stored settings (a resume given a new ``run.budget``)."""
+        with self._transaction() as conn:
+            conn.execute("UPDATE runs SET config = ?", (json.dumps(dict(config)),))
+
     def set_status(self, status: str, error: str | None = None) -> None:
         self.commit_tick([], status=status, error=error)
 
@@ -340,6 +345,26 @@ class RunStore:
             "prompt_tokens": int(prompt),
             "completion_tokens": int(completion),
         }
+
+    def spend_by_model(self) -> list[tuple[str, int, int, int]]:
+        """(model, calls, prompt tokens, completion tokens) of the calls a model answered
+        (status ok or invalid, not served from the response cache), plus those of ticks
+        dropped at a pause (``run_paused`` events): what the run paid for."""
+        rows = self._conn.execute(
+            "SELECT model, COUNT(*), COALESCE(SUM(prompt_tokens), 0), "
+            "COALESCE(SUM(completion_tokens), 0) FROM llm_calls "
+            "WHERE cache_hit = 0 AND status != 'error' GROUP BY model ORDER BY model"
+        ).fetchall()
+        spend = {str(m): [int(c), int(p), int(q)] for m, c, p, q in rows}
+        # The calls of ticks dropped at a pause: paid, never recorded as llm_call events.
+        for (payload,) in self._conn.execute(
+            "SELECT payload FROM events WHERE kind = 'run_paused' ORDER BY seq"
+        ):
+            for model, row in json.loads(payload).get("dropped_spend", {}).items():
+                total = spend.setdefault(str(model), [0, 0, 0])
+                for i, value in enumerate(row[:3]):
+                    total[i] += int(value)
+        return [(m, spend[m][0], spend[m][1], spend[m][2]) for m in sorted(spend)]
 
     # -- export --------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ __all__ = [
     "ReflectionEvent",
     "RunCompleted",
     "RunFailed",
+    "RunPausedEvent",
     "RunResumed",
     "RunStarted",
     "SurveyAnswerEvent",
@@ -66,6 +67,17 @@ class RunStarted(EventBase):
 class RunResumed(EventBase):
     kind: Literal["run_resumed"] = "run_resumed"
     from_tick: int
+
+
+class RunPausedEvent(EventBase):
+    """The run stopped with status ``paused`` (budget reached, model server down); the tick in
+    progress was dropped. ``dropped_spend`` is what that tick's calls cost, by model: ``[calls,
+    prompt tokens, completion tokens]``; their answers stay in the response cache, so the run
+    never pays for them twice, and its spend (``RunStore.spend_by_model``) counts them."""
+
+    kind: Literal["run_paused"] = "run_paused"
+    reason: str
+    dropped_spend: dict[str, list[int]] = Field(default_factory=dict)
 
 
 class RunCompleted(EventBase):
@@ -261,6 +273,7 @@ class PopulationStepEvent(EventBase):
 Event = Annotated[
     RunStarted
     | RunResumed
+    | RunPausedEvent
     | RunCompleted
     | RunFailed
     | TickCompleted
@@ -286,7 +299,7 @@ Event = Annotated[
 EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)
 
 # Kinds describing the process rather than the simulation; absent from reproducibility checks.
-PROCESS_EVENT_KINDS = frozenset({"run_started", "run_resumed", "run_failed"})
+PROCESS_EVENT_KINDS = frozenset({"run_started", "run_resumed", "run_paused", "run_failed"})
 # Fields that differ between runs that are otherwise identical.
 NONREPRODUCIBLE_FIELDS = frozenset(
     {"wall_time", "latency_ms", "cache_hit", "attempts", "faults", "response_format"}
