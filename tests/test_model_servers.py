@@ -19,7 +19,7 @@ import pytest
 
 from societas.store import RunStore
 from societas.typing import LLMCall
-from societas.typing.events import NONREPRODUCIBLE_FIELDS
+from societas.typing.events import NONREPRODUCIBLE_FIELDS, PROCESS_EVENT_KINDS
 
 SOCIETAS = [sys.executable, "-m", "societas"]
 FAST = ["--set", "run.retry_base_delay_s=0.01", "--set", "run.breaker_cooldown_s=0.2"]
@@ -78,7 +78,7 @@ def comparable_events(out: Path) -> list[dict[str, Any]]:
     return [
         {k: v for k, v in e.model_dump(mode="json").items() if k not in drop}
         for e in events
-        if e.kind not in ("run_resumed", "run_started")
+        if e.kind not in PROCESS_EVENT_KINDS
     ]
 
 

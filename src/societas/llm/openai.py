@@ -163,8 +163,7 @@ class OpenAIModel:
         mode = self.response_format_mode
         reply = await self._post(self._body(request, mode))
         if 200 <= reply.status < 300:
-            response = self._parse(reply)
-            return response.model_copy(update={"response_format": mode})
+            return self._parse(reply, mode)
         if (
             request.json_schema is not None
             and reply.status in (400, 422)
@@ -255,9 +254,13 @@ class OpenAIModel:
         self, method: str, url: str, body: bytes | None, timeout_s: float | None
     ) -> _Reply:
         timeout = self.timeout_s if timeout_s is None else timeout_s
+        # The session's own timeout is ``timeout_s``: a request passes one only to differ.
+        extra: dict[str, Any] = {}
+        if timeout_s is not None:
+            extra["timeout"] = aiohttp.ClientTimeout(total=timeout_s)
         try:
             async with self._session_for_loop().request(
-                method, url, data=body, timeout=aiohttp.ClientTimeout(total=timeout)
+                method, url, data=body, **extra
             ) as response:
                 return _Reply(
                     response.status,
@@ -282,6 +285,9 @@ class OpenAIModel:
         if declared is not None and declared > self.max_body_bytes:
             response.close()
             raise self._too_large(f"announced {declared} bytes")
+        if declared is not None and response.headers.get("Content-Encoding") is None:
+            # A length within the cap, not compressed: aiohttp stops reading at that length.
+            return await response.read()
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_chunked(64 * 1024):
@@ -301,7 +307,7 @@ class OpenAIModel:
             retryable=False,
         )
 
-    def _parse(self, reply: _Reply) -> LLMResponse:
+    def _parse(self, reply: _Reply, mode: ResponseFormatMode | None = None) -> LLMResponse:
         try:
             data = _loads(reply.body)
             choice = data["choices"][0]
@@ -331,6 +337,7 @@ class OpenAIModel:
             finish_reason=_SURROGATE.sub("\ufffd", reason)[:40]
             if isinstance(reason, str)
             else None,
+            response_format=mode,
         )
 
     def _http_error(self, reply: _Reply) -> BackendError:
