@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import time
 
 import aiohttp
@@ -70,10 +71,12 @@ async def saturate(base_url: str, n: int, limit: int) -> dict[str, float]:
     }
 
 
-async def bare(base_url: str, n: int, limit: int) -> float:
-    """Baseline: the same requests with a bare aiohttp client and a semaphore, no societas."""
+async def bare(base_url: str, n: int, limit: int) -> tuple[float, float]:
+    """Baseline: the same requests (the same JSON bodies, schema included) with a bare aiohttp
+    client and a semaphore, no societas code. Returns (wall, CPU) seconds."""
     sem = asyncio.Semaphore(limit)
     url = base_url + "/chat/completions"
+    schema = Wait.json_schema()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
 
         async def one(i: int) -> object:
@@ -81,7 +84,14 @@ async def bare(base_url: str, n: int, limit: int) -> float:
                 {
                     "model": "fake-model",
                     "messages": [{"role": "user", "content": f"Agent {i}: choose an action."}],
+                    "temperature": 0.7,
+                    "top_p": 0.95,
+                    "max_tokens": 256,
                     "seed": i,
+                    "response_format": {
+                        "type": "json_schema",
+                        "json_schema": {"name": "action", "schema": schema, "strict": False},
+                    },
                 }
             ).encode()
             async with (
@@ -90,9 +100,9 @@ async def bare(base_url: str, n: int, limit: int) -> float:
             ):
                 return json.loads(await r.read())
 
-        t0 = time.perf_counter()
+        cpu0, t0 = time.process_time(), time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(n)))
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - cpu0
 
 
 def main() -> None:
@@ -103,10 +113,11 @@ def main() -> None:
     args = parser.parse_args()
     with run_in_subprocess(latency_s=args.latency) as base_url:
         # Alternate baseline and societas so the machine's drift hits both alike.
-        baseline1 = asyncio.run(bare(base_url, args.requests, args.limit))
+        (baseline1, bare_cpu1) = asyncio.run(bare(base_url, args.requests, args.limit))
         result = asyncio.run(saturate(base_url, args.requests, args.limit))
-        baseline2 = asyncio.run(bare(base_url, args.requests, args.limit))
+        (baseline2, bare_cpu2) = asyncio.run(bare(base_url, args.requests, args.limit))
     baseline = (baseline1 + baseline2) / 2
+    bare_cpu = (bare_cpu1 + bare_cpu2) / 2
     ideal = math.ceil(args.requests / args.limit) * args.latency
     print(f"requests           {args.requests} ({result['ok']:.0f} gave an action)")
     print(f"limit              {args.limit}")
@@ -120,7 +131,11 @@ def main() -> None:
     print(f"societas / bare    {result['wall'] / baseline:.3f}")
     print(f"peak in-flight     {result['peak']:.0f}")
     print(f"calls/s            {args.requests / result['wall']:.0f}")
-    print(f"client CPU         {result['cpu'] / args.requests * 1e6:.0f} us/request")
+    print(
+        f"client CPU         {result['cpu'] / args.requests * 1e6:.0f} us/request "
+        f"(bare {bare_cpu / args.requests * 1e6:.0f}; ratio {result['cpu'] / bare_cpu:.3f})"
+    )
+    print(f"load average       {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
