@@ -179,12 +179,12 @@ def test_a_cost_budget_needs_a_price_for_the_model(tmp_path: Path) -> None:
         run_sync(prepare_run(spec.scenario, spec.config, spec.options, tmp_path / "p"))
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "societas", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         cwd=cwd,
     )
 
@@ -223,11 +223,11 @@ def test_a_sweep_gives_each_run_the_budget_and_resumes_under_a_higher_one(
     )
     experiment.write_text(text.replace("BUDGET", "10"))
     out = tmp_path / "sweep"
-    first = _cli("sweep", str(experiment), "-o", str(out), cwd=tmp_path)
+    first = _cli("sweep", str(experiment), "-o", str(out), cwd=tmp_path, timeout=600)
     assert first.returncode != 0
     assert "budget reached" in first.stderr
     experiment.write_text(text.replace("BUDGET", "1000"))
-    second = _cli("sweep", str(experiment), "-o", str(out), cwd=tmp_path)
+    second = _cli("sweep", str(experiment), "-o", str(out), cwd=tmp_path, timeout=600)
     assert second.returncode == 0, second.stderr
     statuses = []
     for store_dir in sorted(p.parent for p in out.rglob("run.db")):
