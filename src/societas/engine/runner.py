@@ -181,7 +181,7 @@ def _build_gateway(
     budget: BudgetMonitor | None = None,
 ) -> tuple[Gateway, LanguageModel, ResponseCache]:
     cache_path = Path(options.cache) if options.cache else out / "cache.db"
-    cache_existed = cache_path.exists()
+    cache_existed = _exists(cache_path)
     cache = ResponseCache(cache_path)
     is_replay = parse_spec(options.model)[0] == "replay"
 
