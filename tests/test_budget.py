@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +28,7 @@ from societas.llm.budget import (
 )
 from societas.scenarios import LoadedSpec, get_scenario, load_spec
 from societas.store import RunStore
-from societas.testing.schema_model import TestModel
+from societas.testing.schema_model import SchemaFiller, TestModel
 from societas.typing import ChatMessage, ConfigError, LLMRequest, LLMResponse, Sampling
 
 TEAMS = ["topology=debate", "tasks=4", "rounds=2"]  # 4 ticks of 9 calls (3 solve + 2 x 3)
@@ -241,3 +244,50 @@ def test_the_test_model_reports_tokens() -> None:
     # The budget tests above rely on the test model reporting token counts.
     response = asyncio.run(TestModel().generate(_request()))
     assert response.prompt_tokens > 0
+
+
+def test_a_persons_answers_at_a_seat_cost_nothing(tmp_path: Path) -> None:
+    # fisher_2's decisions are a person's (answered from a thread, as the dashboard would):
+    # neither the run nor its resume charges them to the budget.
+    from societas.engine.runner import budget_monitor
+    from societas.llm.human import answer_seat, pending_requests
+
+    out = tmp_path / "seated"
+    spec = load_spec(
+        "commons",
+        ["months=2", "protocol=societas", "run.budget.calls=100000", 'run.human=["fisher_2"]'],
+        model="scripted",
+        seed=3,
+    )
+    handle = prepare_run(spec.scenario, spec.config, spec.options, out)
+    done = threading.Event()
+    answered: list[str] = []
+
+    def person() -> None:
+        while not done.is_set():
+            for request in pending_requests(out):
+                if request.id not in answered and request.json_schema is not None:
+                    text = json.dumps(SchemaFiller(request.json_schema, random.Random(1)).fill())
+                    answer_seat(out, request.id, text)
+                    answered.append(request.id)
+            time.sleep(0.02)
+
+    seat = threading.Thread(target=person, daemon=True)
+    seat.start()
+    try:
+        run_sync(handle)
+    finally:
+        done.set()
+        seat.join(timeout=10)
+    assert answered
+    with RunStore.open(out, readonly=True) as store:
+        assert store.run_info()["status"] == "completed"
+        calls = [e.payload() for e in store.events(["llm_call"])]
+        rows = store.spend_by_model()
+    by_model = [c for c in calls if c["model"] != "human" and not c["cache_hit"]]
+    assert sum(c["model"] == "human" for c in calls) == len(answered)
+    assert handle.simulation.budget is not None
+    assert handle.simulation.budget.spent.calls == len(by_model)
+    # What a resume reads from the store: the person's calls are there, and cost nothing.
+    assert "human" in {row[0] for row in rows}
+    assert budget_monitor(spec.options, rows).spent.calls == len(by_model)

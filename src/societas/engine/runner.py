@@ -271,7 +271,9 @@ def _build_gateway(
 def budget_monitor(
     options: RunOptions, spent: Sequence[tuple[str, int, int, int]] = ()
 ) -> BudgetMonitor:
-    """The run's budget and spend; ``spent`` is what its store recorded (a resumed run)."""
+    """The run's budget and spend; ``spent`` is what its store recorded (a resumed run),
+    whose calls answered by a person at a seat cost nothing."""
+    spent = [row for row in spent if row[0] != HUMAN_MODEL_ID]
     price = price_table(
         {m: Price(p.prompt, p.completion) for m, p in options.prices.items()},
         options.price_per_1k_tokens,
