@@ -291,3 +291,39 @@ def test_a_persons_answers_at_a_seat_cost_nothing(tmp_path: Path) -> None:
     # What a resume reads from the store: the person's calls are there, and cost nothing.
     assert "human" in {row[0] for row in rows}
     assert budget_monitor(spec.options, rows).spent.calls == len(by_model)
+
+
+def test_a_branched_sweep_runs_parent_and_branches_under_the_files_budget(
+    tmp_path: Path,
+) -> None:
+    from societas.experiments import run_sweep
+
+    # 10 calls a month: the parent reaches the branch point (2 months) within 25 calls, and a
+    # branch, whose store holds the parent's 20, pauses in its first month of its own.
+    experiment = tmp_path / "exp.yaml"
+    text = (
+        "name: branched-budget\n"
+        "scenario: commons\n"
+        "base: {agents: 3, months: 4, run: {model: scripted, budget: {calls: BUDGET}}}\n"
+        "branches: {at: 2, control: control, conditions: {control: {}, slow: "
+        "{set: {regen_factor: 1.5}}}}\n"
+        "seeds: 1\n"
+    )
+    experiment.write_text(text.replace("BUDGET", "25"))
+    out = tmp_path / "exp"
+    first = run_sweep(experiment, out=out)
+    assert first.failed
+    for name in ("control", "slow"):
+        with RunStore.open(out / "runs" / f"{name}-seed0", readonly=True) as store:
+            info = store.run_info()
+            assert info["status"] == "paused", name
+            assert "run.budget.calls 25" in str(info["error"])
+            assert info["ticks_completed"] == 2
+    experiment.write_text(text.replace("BUDGET", "1000"))
+    second = run_sweep(experiment, out=out)
+    assert not second.failed, second.failed
+    for name in ("control", "slow"):
+        with RunStore.open(out / "runs" / f"{name}-seed0", readonly=True) as store:
+            info = store.run_info()
+            assert info["status"] == "completed"
+            assert info["config"]["run"]["budget"]["calls"] == 1000
