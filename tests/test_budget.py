@@ -180,6 +180,14 @@ def test_a_cost_budget_needs_a_price_for_the_model(tmp_path: Path) -> None:
     )
     with pytest.raises(BudgetPaused, match=r"run\.budget\.cost 0\.002"):
         run_sync(prepare_run(spec.scenario, spec.config, spec.options, tmp_path / "p"))
+    # A resume with a cost budget and no price is refused, and the stored budget stays.
+    spec = _spec("run.budget.calls=5")
+    with pytest.raises(BudgetPaused):
+        run_sync(prepare_run(spec.scenario, spec.config, spec.options, tmp_path / "c"))
+    with pytest.raises(ConfigError, match=r"prices\.test"):
+        prepare_resume(tmp_path / "c", get_scenario("teams"), budget=Budget(cost=1.0))
+    with RunStore.open(tmp_path / "c", readonly=True) as store:
+        assert store.run_info()["config"]["run"]["budget"] == Budget(calls=5).model_dump()
 
 
 def _cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:

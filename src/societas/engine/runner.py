@@ -636,11 +636,9 @@ def prepare_resume(
             f"{store.path}: simulation events after the last snapshot (seq {next_seq}); the "
             "store is inconsistent, run 'societas check' on it"
         )
-    if budget is not None and budget != options.budget:
+    new_budget = budget is not None and budget != options.budget
+    if budget is not None:
         options = options.model_copy(update={"budget": budget})
-        stored = dict(info["config"])
-        stored["run"] = {**stored["run"], "budget": budget.model_dump(mode="json")}
-        store.set_config(stored)
     recorded = info["config"].get("preflight")
     checked = check_model_servers(
         options, api_key_from(api_key), recorded if isinstance(recorded, dict) else None
@@ -650,6 +648,10 @@ def prepare_resume(
     gateway, backend, cache = _build_gateway(
         scenario, config, options, out, api_key, checked, outage, monitor
     )
+    if new_budget:  # accepted (priced, servers up): later resumes keep it
+        stored = dict(info["config"])
+        stored["run"] = {**stored["run"], "budget": options.budget.model_dump(mode="json")}
+        store.set_config(stored)
     sim = _build_simulation(
         scenario, config, options, store, gateway, on_progress, personas, outage, monitor
     )
