@@ -1,8 +1,9 @@
 """Gateway saturation: does the wrapper stack keep ``limit`` requests in flight?
 
 Starts the fake OpenAI server in its own process with a fixed latency, sends every request at
-once through ``Gateway.decide`` over ``build_stack(OpenAIModel(...))`` and compares the wall
-time with the ideal ``ceil(N / limit) * latency``::
+once through ``Gateway.decide`` over ``build_stack(OpenAIModel(...))`` (with the budget wrapper
+every run has, without a response cache) and compares the wall time with the ideal
+``ceil(N / limit) * latency``::
 
     PYTHONPATH=src python benchmarks/gateway_saturation.py --requests 2000 --latency 0.05 --limit 64
 
@@ -24,6 +25,7 @@ from collections.abc import Callable
 
 import aiohttp
 
+from societas.llm.budget import BudgetMonitor
 from societas.llm.gateway import Gateway
 from societas.llm.openai import OpenAIModel, _Reply
 from societas.llm.wrappers import ConcurrencyLimitedModel, build_stack
@@ -52,6 +54,7 @@ async def saturate(base_url: str, n: int, limit: int) -> dict[str, float]:
         max_concurrency=limit,
         timeout_s=30,
         max_attempts=3,
+        budget=BudgetMonitor(),  # a run's stack always has one (it counts the spend)
     )
     gateway = Gateway(stack)
     schema = Wait.json_schema()
@@ -139,7 +142,14 @@ def layer_costs(n: int = 4000) -> dict[str, float]:
     """CPU microseconds per request of each part of the client, best of three, no network."""
 
     def stack() -> LanguageModel:
-        return build_stack(_Instant(), cache=None, max_concurrency=64, timeout_s=30, max_attempts=3)
+        return build_stack(
+            _Instant(),
+            cache=None,
+            max_concurrency=64,
+            timeout_s=30,
+            max_attempts=3,
+            budget=BudgetMonitor(),
+        )
 
     async def through(model: LanguageModel, gateway: bool) -> float:
         requests = _requests(n)
