@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from societas.store import LOCK_NAME, DirectoryLocked, lock_directory
 from societas.store.check import check_store
 
 LONG = ["--set", "months=300", "--set", "collapse_threshold=0"]
@@ -54,15 +53,32 @@ def _wait_for(what: str, condition: object, timeout: float = 60.0) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _holds_lock(directory: Path, proc: subprocess.Popen[str]) -> bool:
-    path = directory / LOCK_NAME
-    return path.exists() and path.read_text().startswith(f"{proc.pid} ")
+def _writing(directory: Path, proc: subprocess.Popen[str], after: int) -> bool:
+    """``proc`` is alive and has committed a tick past ``after`` (a writer holds the lock from
+    before its first tick). Told by progress, not by the lock file, so that the tests show the
+    behaviour on code without a lock too (5c4716e)."""
+    assert proc.poll() is None, proc.communicate()
+    return _ticks(directory / "run.db") > after
 
 
 def _kill(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
+
+
+def _second(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """A second writer, expected to be refused at once; one still writing after ``timeout`` s
+    is killed and fails the test (5c4716e let it run beside the first)."""
+    proc = _start(*args)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        raise AssertionError(
+            f"a second writer was not refused: still running after {timeout} s"
+        ) from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def _killed_run(tmp_path: Path) -> Path:
@@ -79,13 +95,12 @@ def _killed_run(tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_two_resumes_of_one_directory_do_not_race(tmp_path: Path) -> None:
     out = _killed_run(tmp_path)
+    killed_at = _ticks(out / "run.db")
     first = _start("resume", str(out), "-q")
     try:
-        _wait_for("the first resume to hold the lock", lambda: _holds_lock(out, first))
+        _wait_for("the first resume to write", lambda: _writing(out, first, killed_at))
         start = _ticks(out / "run.db")
-        second = subprocess.run(
-            [*SOCIETAS, "resume", str(out), "-q"], capture_output=True, text=True, timeout=30
-        )
+        second = _second("resume", str(out), "-q")
         assert second.returncode == 2, second.stderr
         assert f"PID {first.pid}" in second.stderr
         assert "in use by another societas process" in second.stderr
@@ -95,9 +110,10 @@ def test_two_resumes_of_one_directory_do_not_race(tmp_path: Path) -> None:
     finally:
         _kill(first)
     # The kernel released the killed holder's lock: the next resume takes it.
+    stopped_at = _ticks(out / "run.db")
     third = _start("resume", str(out), "-q")
     try:
-        _wait_for("the third resume to hold the lock", lambda: _holds_lock(out, third))
+        _wait_for("the third resume to write", lambda: _writing(out, third, stopped_at))
     finally:
         _kill(third)
     assert check_store(out) == []
@@ -108,13 +124,8 @@ def test_a_second_run_into_a_live_directory_names_the_holder(tmp_path: Path) -> 
     out = tmp_path / "run"
     first = _start("run", "commons", "-m", "scripted", *LONG, "-q", "-o", str(out))
     try:
-        _wait_for("the run to hold the lock", lambda: _holds_lock(out, first))
-        second = subprocess.run(
-            [*SOCIETAS, "run", "commons", "-m", "scripted", "-q", "-o", str(out)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        _wait_for("the run to write", lambda: _writing(out, first, 0))
+        second = _second("run", "commons", "-m", "scripted", "-q", "-o", str(out))
         assert second.returncode == 2, second.stderr
         assert f"PID {first.pid}" in second.stderr
         # Not the advice to resume: that would start a second writer on a live run.
@@ -138,6 +149,11 @@ seeds: 1
 """
 
 
+def _sweep_writing(out: Path, proc: subprocess.Popen[str]) -> bool:
+    assert proc.poll() is None, proc.communicate()
+    return any(_ticks(db) >= 1 for db in out.glob("runs/*/run.db"))
+
+
 @pytest.mark.slow
 def test_two_sweeps_on_one_out_the_second_is_refused(tmp_path: Path) -> None:
     spec = tmp_path / "exp.yaml"
@@ -145,13 +161,8 @@ def test_two_sweeps_on_one_out_the_second_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "exp"
     first = _start("sweep", str(spec), "-o", str(out))
     try:
-        _wait_for("the sweep to hold the lock", lambda: _holds_lock(out, first))
-        second = subprocess.run(
-            [*SOCIETAS, "sweep", str(spec), "-o", str(out)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        _wait_for("the sweep to write", lambda: _sweep_writing(out, first))
+        second = _second("sweep", str(spec), "-o", str(out), timeout=60)
         assert second.returncode == 2, second.stderr
         assert f"PID {first.pid}" in second.stderr
         assert first.poll() is None
@@ -160,6 +171,8 @@ def test_two_sweeps_on_one_out_the_second_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_lock_is_reentrant_in_one_process_and_released(tmp_path: Path) -> None:
+    from societas.store import DirectoryLocked, lock_directory
+
     outer = lock_directory(tmp_path, "test")
     inner = lock_directory(tmp_path, "test again")
     assert inner is outer
