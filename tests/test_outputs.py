@@ -111,6 +111,24 @@ def _societas(*args: str, killed: bool, limit: int = LIMIT) -> subprocess.Comple
     )
 
 
+def test_a_cache_on_a_full_disk_is_named_and_the_run_resumes(tmp_path: Path) -> None:
+    """Issue 12, finding 4: a cache write that fails (here EFBIG under a 200 KiB file-size
+    limit: the cache's write-ahead log crosses it first) was reported as "the run store is
+    damaged" while ``check`` found the store sound."""
+    out, cache = tmp_path / "run", tmp_path / "cache.db"
+    args = ["run", "commons", "-m", "scripted", "--set", "months=20", "--set",
+            "collapse_threshold=0", "-q", "-o", str(out), "--cache", str(cache)]  # fmt: skip
+    result = _societas(*args, killed=False, limit=200 * 1024)
+    assert result.returncode == 2, result.stderr
+    message = " ".join(result.stderr.split())
+    assert f"{cache}: could not write to the response cache" in message
+    assert "is its disk full?" in message
+    assert "damaged" not in message
+    assert "Traceback" not in result.stderr
+    assert _invoke("check", str(out)).exit_code == 0  # the run store is sound
+    assert _invoke("resume", str(out), "-q").exit_code == 0  # with room again, it finishes
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 @pytest.mark.parametrize("ignore_sigxfsz", [True, False], ids=["disk-full", "killed"])
 def test_an_export_cut_short_leaves_no_partial_file(

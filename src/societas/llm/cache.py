@@ -37,6 +37,10 @@ def _advice(exc: Exception) -> str:
         )
     if "locked" in text or "busy" in text:
         return f"{exc}; another process holds it locked: wait for it or pass another --cache"
+    if "disk" in text or "full" in text or isinstance(exc, OSError):
+        # A full disk or a file-size limit: SQLite says "disk I/O error" or "database or disk
+        # is full". The file is sound; only the write failed.
+        return f"{exc}; is its disk full? free space, or pass another --cache"
     return (
         f"{exc}; check that the path exists, is writable and not too long, or pass another --cache"
     )
@@ -57,13 +61,21 @@ class ResponseCache:
         except (sqlite3.DatabaseError, OSError) as exc:
             raise StoreError(f"{self.path}: not a usable response cache ({_advice(exc)})") from exc
 
+    def _failed(self, doing: str, exc: sqlite3.Error) -> StoreError:
+        """A cache that fails mid-run is the cache's problem, said as such: not the run store's
+        (which such a failure leaves sound)."""
+        return StoreError(f"{self.path}: could not {doing} the response cache ({_advice(exc)})")
+
     def get(self, key: str) -> LLMResponse | None:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT model, text, prompt_tokens, completion_tokens, finish_reason "
-                "FROM responses WHERE key = ?",
-                (key,),
-            ).fetchone()
+        try:
+            with self._lock:
+                row = self._conn.execute(
+                    "SELECT model, text, prompt_tokens, completion_tokens, finish_reason "
+                    "FROM responses WHERE key = ?",
+                    (key,),
+                ).fetchone()
+        except sqlite3.Error as exc:
+            raise self._failed("read", exc) from exc
         if row is None:
             return None
         return LLMResponse(
@@ -77,21 +89,24 @@ class ResponseCache:
         )
 
     def put(self, key: str, response: LLMResponse) -> None:
-        with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO responses "
-                "(key, model, text, prompt_tokens, completion_tokens, finish_reason, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    response.model,
-                    response.text,
-                    response.prompt_tokens,
-                    response.completion_tokens,
-                    response.finish_reason,
-                    time.time(),
-                ),
-            )
+        try:
+            with self._lock:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO responses "
+                    "(key, model, text, prompt_tokens, completion_tokens, finish_reason, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key,
+                        response.model,
+                        response.text,
+                        response.prompt_tokens,
+                        response.completion_tokens,
+                        response.finish_reason,
+                        time.time(),
+                    ),
+                )
+        except sqlite3.Error as exc:
+            raise self._failed("write to", exc) from exc
 
     def models(self) -> list[str]:
         with self._lock:
