@@ -223,3 +223,21 @@ def test_a_password_in_the_base_url_is_never_written(tmp_path: Path, via: str) -
     leaks = [name for name, text in outputs.items() if password in text]
     leaks += [name for name, data in files.items() if password.encode() in data]
     assert leaks == []
+
+
+def test_a_server_failing_every_decision_is_no_success(tmp_path: Path) -> None:
+    """Finding 10: a server that answers the preflight but fails every decision (503) made a
+    run of fallbacks that ended ``completed`` with exit 0."""
+    server = Server(hostile=_static(503, b'{"error": {"message": "down"}}'), times=10**6)
+    out = tmp_path / "run"
+    with serve(server) as url:
+        result = societas(
+            *run_args(out, "--base-url", url),
+            "--set", "run.max_attempts=2", "--set", "run.breaker_threshold=0",
+        )  # fmt: skip
+    assert server.served_hostile > 0
+    assert result.returncode != 0, result.stderr
+    assert "Traceback" not in result.stderr
+    summary = societas("summary", str(out), "--json")
+    assert summary.returncode == 0, summary.stderr
+    assert json.loads(summary.stdout)["status"] != "completed"
