@@ -37,6 +37,7 @@ SETS = [
     "discussion_rounds=1",
     "run.retry_base_delay_s=0.01",
     "run.request_timeout_s=30",
+    "run.breaker_cooldown_s=0.1",
 ]
 ENDLESS_LIMIT = 256 * 1024 * 1024  # what the endless body stops at if nobody hangs up
 CHUNK = b"x" * 65536
