@@ -15,4 +15,10 @@ export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 # The CPU build of torch, pinned before anything can pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[local,serve,embed,ray,bench,dev]"
+# The LiteLLM proxy, the second real server the tests put in front of llama-cpp-python's, lives
+# in its own environment: its pins (huggingface-hub<2, python-dateutil<3) clash with ours.
+if [ ! -x .venv-proxy/bin/python ]; then
+  "$PYTHON" -m venv .venv-proxy
+fi
+.venv-proxy/bin/python -m pip install --quiet "litellm[proxy]>=1.70,<2"
 echo "installed: $(.venv/bin/societas --version)"

@@ -18,7 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from real_servers import MODEL_NAME, Server, start_llama_server
+from real_servers import (
+    MODEL_NAME,
+    PROXY_KEY,
+    PROXY_PYTHON,
+    Server,
+    start_litellm_proxy,
+    start_llama_server,
+)
 from societas.store import RunStore
 from societas.typing import LLMCall
 
@@ -36,8 +43,25 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         server.stop()
 
 
-def run_commons(url: str, out: Path, *sets: str) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def litellm(llama: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if not PROXY_PYTHON.exists():
+        pytest.skip(
+            "the LiteLLM proxy is not installed (scripts/install.sh puts it in .venv-proxy)"
+        )
+    server = start_litellm_proxy(tmp_path_factory.mktemp("litellm"), llama.base_url)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def run_commons(
+    url: str, out: Path, *sets: str, key: str | None = None
+) -> subprocess.CompletedProcess[str]:
     args = ["run", "commons", "--model", f"openai:{MODEL_NAME}", "--base-url", url]
+    if key is not None:
+        args += ["--api-key", key]
     args += ["--set", "months=2", "--out", str(out), "-q"]
     for item in sets:
         args += ["--set", item]
@@ -73,6 +97,25 @@ def test_commons_through_llama_cpp_pythons_server(llama: Server, tmp_path: Path)
     assert [c for c in calls if c.status == "error"] == []
     with RunStore.open(out, readonly=True) as store:
         assert store.events(["decision_fallback"]) == []
+
+
+def test_commons_through_the_litellm_proxy_in_front_of_llama(
+    litellm: Server, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    result = run_commons(litellm.base_url, out, key=PROXY_KEY)
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr
+    with RunStore.open(out, readonly=True) as store:
+        info = store.run_info()
+    assert info["status"] == "completed"
+    [record] = info["config"]["preflight"].values()
+    assert record["constrained"] is True
+    calls = calls_of(out)
+    assert calls
+    assert {c.response_format for c in calls} == {record["response_format"]}
+    assert [c for c in calls if c.status != "ok"] == []
+    assert PROXY_KEY not in (out / "run.db").read_bytes().decode("latin-1")
 
 
 @pytest.mark.xfail(
