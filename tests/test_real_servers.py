@@ -1,5 +1,6 @@
 """Runs through OpenAI-compatible servers from PyPI that this project did not write, serving
-the bundled GGUF on 127.0.0.1: llama-cpp-python's own server (``python -m llama_cpp.server``).
+the bundled GGUF on 127.0.0.1: llama-cpp-python's own server (``python -m llama_cpp.server``)
+and the LiteLLM proxy (PyPI ``litellm[proxy]``, offline) in front of it.
 
 What is verified: ``run.response_format: auto`` finds the shape the server constrains answers
 with (llama-cpp-python takes ``{"type": "json_object", "schema": ...}``, llama_cpp/llama_types.py
@@ -26,12 +27,13 @@ from real_servers import (
     PROXY_KEY,
     PROXY_PYTHON,
     Server,
+    free_port,
     start_litellm_proxy,
     start_llama_server,
 )
 from societas.store import RunStore
 from societas.typing import LLMCall
-from test_model_servers import comparable_events
+from test_model_servers import comparable_events, startup_s
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -50,10 +52,29 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def litellm(llama: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if not PROXY_PYTHON.exists():
-        pytest.skip(
-            "the LiteLLM proxy is not installed (scripts/install.sh puts it in .venv-proxy)"
-        )
+        missing = "the LiteLLM proxy is not installed (scripts/install.sh puts it in .venv-proxy)"
+        if os.environ.get("CI"):
+            pytest.fail(missing)  # CI installs it: its absence there is a broken install
+        pytest.skip(missing)
     server = start_litellm_proxy(tmp_path_factory.mktemp("litellm"), llama.base_url)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def litellm_alone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The proxy with nothing behind it (its upstream a closed port): what it refuses, it
+    refuses before asking upstream, so these tests need no model."""
+    if not PROXY_PYTHON.exists():
+        missing = "the LiteLLM proxy is not installed (scripts/install.sh puts it in .venv-proxy)"
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    server = start_litellm_proxy(
+        tmp_path_factory.mktemp("litellm-alone"), f"http://127.0.0.1:{free_port()}/v1"
+    )
     try:
         yield server
     finally:
@@ -117,11 +138,41 @@ def test_commons_through_the_litellm_proxy_in_front_of_llama(
     assert info["status"] == "completed"
     [record] = info["config"]["preflight"].values()
     assert record["constrained"] is True
+    # Through the proxy the probe finds the shape llama-cpp-python constrains with (the proxy
+    # passes response_format through unchanged), and every call used it.
+    assert record["response_format"] == "json_object_schema"
     calls = calls_of(out)
     assert calls
-    assert {c.response_format for c in calls} == {record["response_format"]}
-    assert [c for c in calls if c.status != "ok"] == []
+    assert {c.response_format for c in calls} == {"json_object_schema"}
+    assert [c for c in calls if c.status == "error"] == []  # invalid: see the test above
+    with RunStore.open(out, readonly=True) as store:
+        assert store.events(["decision_fallback"]) == []
     assert PROXY_KEY not in (out / "run.db").read_bytes().decode("latin-1")
+
+
+@pytest.mark.parametrize(
+    ("model", "key", "message"),
+    [
+        ("nonexistent-model", PROXY_KEY, "Invalid model name passed in model=nonexistent-model"),
+        (MODEL_NAME, "sk-wrong-key", "No connected db."),  # its answer to a key it does not know
+    ],
+)
+def test_the_litellm_proxys_refusals_stop_the_command_within_15_s(
+    litellm_alone: Server, tmp_path: Path, model: str, key: str, message: str
+) -> None:
+    out = tmp_path / "run"
+    args = ["run", "commons", "--model", f"openai:{model}", "--base-url", litellm_alone.base_url]
+    args += ["--api-key", key, "--set", "months=2", "--out", str(out), "-q"]
+    started = time.monotonic()
+    result = subprocess.run([*SOCIETAS, *args], capture_output=True, text=True, timeout=120)
+    elapsed = time.monotonic() - started
+    baseline = startup_s()
+    assert result.returncode == 2, result.stderr
+    assert elapsed - baseline < 15, (elapsed, baseline)  # beyond starting societas at all
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert message in line  # the server's own words
+    assert "sk-wrong-key" not in result.stderr
+    assert not out.exists()
 
 
 def test_llama_server_killed_mid_run_pauses_and_resume_completes(
