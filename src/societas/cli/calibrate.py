@@ -28,12 +28,16 @@ def calibrate_command(
     ],
     out: Annotated[Path, typer.Option("--out", help="Calibration folder (trials, result).")],
     behaviour: Annotated[
-        str, typer.Option("--behaviour", help="off, heuristic or archetypes.")
+        str, typer.Option("--behaviour", help="off, heuristic, archetypes or clusters.")
     ] = "heuristic",
     model: Annotated[str, typer.Option("--model", help="Model of the archetypes.")] = "scripted",
     agents: Annotated[int, typer.Option("--agents", help="People in the city.")] = 200_000,
     keys: Annotated[
         str | None, typer.Option("--keys", help="Archetype keys, comma-separated.")
+    ] = None,
+    clusters: Annotated[
+        int | None,
+        typer.Option("--clusters", help="Behaviour clusters (with --behaviour clusters)."),
     ] = None,
     grid: Annotated[
         str, typer.Option("--grid", help="Common multipliers tried first, comma-separated.")
@@ -69,6 +73,7 @@ def calibrate_command(
             model=model,
             seed=seed,
             archetype_keys=[k.strip() for k in keys.split(",")] if keys else None,
+            clusters=clusters,
             grid=numbers(grid, "--grid"),
             refine=numbers(refine, "--refine"),
         )

@@ -1,5 +1,6 @@
 """The epidemic scenario: an SEIR epidemic and a labour market of a synthetic New York City,
-with isolation and work decided by LLM archetypes (one call per group a week) or a fixed rule.
+with isolation and work decided by LLM archetypes (one call per group a week), by behaviour
+clusters (one call per cluster a week, answered as a transition distribution) or a fixed rule.
 
 See docs/scenarios/epidemic.md.
 """
@@ -12,6 +13,7 @@ import numpy as np
 
 from societas.kit import Persona, RunData, Scenario
 from societas.scenarios.epidemic.behaviour import Behaviour, heuristic_action
+from societas.scenarios.epidemic.clusters import Transition, rule_action
 from societas.scenarios.epidemic.config import AGE_BANDS, OCCUPATIONS, EpidemicConfig
 from societas.scenarios.epidemic.world import EpidemicState, EpidemicWorld, slug
 from societas.typing import LLMRequest
@@ -25,6 +27,7 @@ __all__ = [
     "EpidemicScenario",
     "EpidemicState",
     "EpidemicWorld",
+    "Transition",
     "final_size",
     "scripted_behaviour",
 ]
@@ -46,7 +49,11 @@ def final_size(r0: float) -> float:
 
 def scripted_behaviour(request: LLMRequest, rng: np.random.Generator) -> str:
     """The fixed rule as a model would answer it (``--model scripted``): the group's
-    attributes come in the request's context."""
+    attributes come in the request's context (a cluster's: its most numerous archetype's);
+    a cluster's question (schema with ``home``) is answered as a transition distribution."""
+    schema = request.json_schema or {}
+    if "home" in schema.get("properties", {}):
+        return json.dumps(rule_action(dict(request.context)).model_dump(exclude={"action_type"}))
     return json.dumps(heuristic_action(dict(request.context)).model_dump(exclude={"action_type"}))
 
 

@@ -61,10 +61,11 @@ class CalibrationSpec(BaseModel):
     train: int = Field(default=12, ge=2, le=100)
     test: int = Field(default=8, ge=1, le=100)
     agents: int = Field(default=200_000, ge=1_000, le=20_000_000)
-    behaviour: str = Field(default="heuristic", pattern="^(off|heuristic|archetypes)$")
+    behaviour: str = Field(default="heuristic", pattern="^(off|heuristic|archetypes|clusters)$")
     model: str = "scripted"
     seed: int = 1
     archetype_keys: list[str] | None = None
+    clusters: int | None = Field(default=None, description="behaviour clusters (clusters)")
     grid: list[float] = Field(default=[1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0])
     refine: list[float] = Field(default=[0.85, 0.93, 1.07, 1.15])
     settings: dict[str, Any] = Field(
@@ -123,6 +124,8 @@ def base_config(spec: CalibrationSpec, cases: dict[str, CaseSeries], data: Path)
     }
     if spec.archetype_keys is not None:
         settings["archetype_keys"] = spec.archetype_keys
+    if spec.clusters is not None:
+        settings["clusters"] = spec.clusters
     return EpidemicConfig.model_validate(settings)
 
 

@@ -175,14 +175,23 @@ class EpidemicConfig(BaseModel):
     contact_scale: list[float] = Field(default_factory=list)
 
     # -- behaviour -----------------------------------------------------------------------
-    behaviour: Literal["off", "heuristic", "archetypes"] = Field(
+    behaviour: Literal["off", "heuristic", "archetypes", "clusters"] = Field(
         default="heuristic",
         description="off: nobody isolates, every worker works; heuristic: fixed rules; "
-        "archetypes: one model call per group each week",
+        "archetypes: one model call per group each week; clusters: one call per behaviour "
+        "cluster (archetypes merged, see clusters) each week, answered as a transition "
+        "distribution",
     )
     archetype_keys: list[ArchetypeKey] = Field(
         default_factory=_all_keys,
         description="what a group is keyed by",
+    )
+    clusters: int = Field(
+        default=12,
+        ge=1,
+        le=1080,
+        description="behaviour clusters (behaviour: clusters): at most this many model calls "
+        "a week; archetypes with the same fixed-rule profile merge, then Ward linkage",
     )
     isolation_effect: float = Field(
         default=0.75,

@@ -53,6 +53,16 @@ from societas.scenarios.epidemic.behaviour import (
     heuristic,
     heuristic_fallback,
 )
+from societas.scenarios.epidemic.clusters import (
+    Transition,
+    cluster_map,
+    cluster_persona,
+    cluster_question,
+    rule_transition,
+    spans,
+    transition_fallback,
+    transition_tables,
+)
 from societas.scenarios.epidemic.config import (
     AGE_BANDS,
     ARCHETYPE_KEYS,
@@ -289,6 +299,10 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
         self._asked: list[int] = []
         self._n_codes = len(self.borough_names) * N_AGE * N_OCC * 4
         self._people: I64 | None = None
+        # Behaviour clusters: the cluster of every archetype code (clusters.py).
+        self._cluster_of = np.zeros(0, dtype=np.int64)
+        if c.behaviour == "clusters":
+            self._cluster_of = cluster_map(rule_transition(*self._rule(self._radix)), c.clusters)
         self.rules_text = (
             "A contagious respiratory disease is spreading in New York City. Each week people "
             "decide whether to isolate at home and whether to go to their workplace; isolating "
@@ -366,6 +380,17 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
         return self.config.weeks
 
     def phases(self, tick: int) -> Sequence[Phase]:
+        if self.config.behaviour == "clusters":
+            return [
+                Phase(
+                    name="behaviour",
+                    action_model=Transition,
+                    mode="groups",
+                    groups=self.cluster_groups,
+                    resolve=self.resolve_clusters,
+                    fallback=transition_fallback,
+                )
+            ]
         if self.config.behaviour == "archetypes":
             return [
                 Phase(
@@ -425,16 +450,7 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
         queries = []
         for g, code in enumerate(self._asked):
             attrs = self._attrs(cols, g)
-            b = int(cols["borough"][g])
-            if b >= 0:
-                place, per_100k = attrs["borough"], 1e5 * last[b] / max(people[b], 1)
-                tr = TRENDS[int(trend[b])]
-            else:
-                place = "the city"
-                per_100k = 1e5 * float(last.sum()) / max(int(people.sum()), 1)
-                tr = TRENDS[int(np.round(np.average(trend, weights=np.maximum(people, 1))))]
-            if int(cols["trend"][g]) >= 0:
-                tr = attrs["trend"]
+            place, per_100k, tr = self._situation(cols, g, attrs, trend, last, people)
             fields = {**attrs, "trend": tr}
             queries.append(
                 GroupQuery(
@@ -451,6 +467,95 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
                 )
             )
         return queries
+
+    def _situation(
+        self,
+        cols: Mapping[str, I64],
+        g: int,
+        attrs: Mapping[str, str],
+        trend: I64,
+        last: F64,
+        people: I64,
+    ) -> tuple[str, float, str]:
+        """Where the group of row ``g`` lives, its new cases per 100,000 last week and the
+        trend it is told (its borough's, or the city's when it is not keyed by borough)."""
+        b = int(cols["borough"][g])
+        if b >= 0:
+            place, per_100k = attrs["borough"], 1e5 * last[b] / max(people[b], 1)
+            tr = TRENDS[int(trend[b])]
+        else:
+            place = "the city"
+            per_100k = 1e5 * float(last.sum()) / max(int(people.sum()), 1)
+            tr = TRENDS[int(np.round(np.average(trend, weights=np.maximum(people, 1))))]
+        if int(cols["trend"][g]) >= 0:
+            tr = attrs["trend"]
+        return place, per_100k, tr
+
+    def cluster_groups(self, tick: int) -> Sequence[GroupQuery]:
+        """One query per non-empty behaviour cluster of this week: who is in it, and what its
+        most numerous archetype sees."""
+        shared = self._shared(tick, self._radix)
+        sizes = np.sum(self.executor.map(_group_sizes, shared), axis=0)
+        codes = np.flatnonzero(sizes).astype(np.int64)
+        of = self._cluster_of[codes]
+        members = np.bincount(of, weights=sizes[codes])
+        self._asked = [int(c) for c in np.flatnonzero(members)]
+        last = (
+            np.asarray(self.state.weekly_new[-1], dtype=np.float64)
+            if self.state.weekly_new
+            else np.zeros(len(self.borough_names))
+        )
+        people = self._people_by_borough()
+        labels = self._labels()
+        queries = []
+        for cl in self._asked:
+            inside = codes[of == cl]
+            cols = self._radix.decode(inside)
+            top = int(np.argmax(sizes[inside]))  # the most numerous archetype (first on ties)
+            attrs = self._attrs(cols, top)
+            place, per_100k, tr = self._situation(cols, top, attrs, shared["trend"], last, people)
+            size = int(sizes[inside].sum())
+            queries.append(
+                GroupQuery(
+                    key=f"cluster={cl}",
+                    size=size,
+                    persona_text=cluster_persona(
+                        spans(cols, sizes[inside], labels, self._radix.keys), size
+                    ),
+                    observation=Observation(
+                        agent_id=f"cluster:{cl}",
+                        tick=tick,
+                        phase="behaviour",
+                        text=cluster_question(tick, place, per_100k, tr),
+                        fields={**attrs, "trend": tr, "archetypes": int(inside.shape[0])},
+                    ),
+                )
+            )
+        return queries
+
+    def resolve_clusters(self, answers: Mapping[str, Action], ctx: PhaseContext) -> None:
+        """Every archetype takes its cluster's transition distribution (the fixed rule where a
+        cluster was not asked); every member draws from it; then the week runs."""
+        dist = rule_transition(*self._rule(self._radix))
+        table = np.full((int(self._cluster_of.max()) + 1, 3), np.nan)
+        for cl in self._asked:
+            answer = answers.get(f"cluster={cl}")
+            if isinstance(answer, Transition):
+                table[cl] = answer.normalised()
+        mine = table[self._cluster_of]
+        answered = ~np.isnan(mine[:, 0])
+        dist[answered] = mine[answered]
+        p_iso, p_work = transition_tables(dist)
+        self._record(ctx, self.week(ctx.tick, self._radix, p_iso, p_work, len(self._asked)))
+
+    def _labels(self) -> dict[str, Sequence[str]]:
+        return {
+            "age": AGE_BANDS,
+            "borough": tuple(self.borough_names),
+            "occupation": OCCUPATIONS,
+            "trend": TRENDS,
+            "income": INCOME,
+        }
 
     def _attrs(self, cols: Mapping[str, I64], g: int) -> dict[str, str]:
         labels = {
