@@ -74,8 +74,9 @@ def test_calls_per_tick_grow_with_clusters_not_archetypes(tmp_path: Path) -> Non
 
 
 def test_clusters_that_merge_no_profile_reproduce_the_archetypes(tmp_path: Path) -> None:
-    """With as many clusters as distinct fixed-rule profiles, each cluster holds archetypes the
-    rule treats alike, so scripted answers give every person the same draws as archetypes."""
+    """With as many clusters as distinct behaviour profiles, each cluster holds archetypes the
+    rule treats alike (for those without a job: alike in isolating), so scripted answers give
+    every person the same draws as archetypes."""
     world = EpidemicWorld.with_seed(_config(1_000, behaviour="clusters", clusters=1080), 1)
     distinct = int(world._cluster_of.max()) + 1
     assert 10 < distinct < 1080
@@ -104,7 +105,12 @@ def test_the_cluster_map_is_a_function_of_the_configuration() -> None:
     assert np.all(np.diff(np.unique(a, return_index=True)[1]) > 0)
     # Archetypes with the same profile always share a cluster.
     world = EpidemicWorld.with_seed(config, 1)
-    profiles = np.round(rule_transition(*world._rule(world._radix)), 9)
+    profiles = np.round(world._profiles(), 9)
+    # Without a job nobody works: those archetypes' profiles have no work share.
+    assert world._jobless.any()
+    assert np.all(profiles[world._jobless, 1] == 0.0)
+    rule = rule_transition(*world._rule(world._radix))
+    assert np.allclose(profiles[~world._jobless], rule[~world._jobless])
     _, inverse = np.unique(profiles, axis=0, return_inverse=True)
     for point in np.unique(inverse):
         assert len(set(a[inverse.reshape(-1) == point].tolist())) == 1

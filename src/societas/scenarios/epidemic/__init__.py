@@ -49,7 +49,7 @@ def final_size(r0: float) -> float:
 
 def scripted_behaviour(request: LLMRequest, rng: np.random.Generator) -> str:
     """The fixed rule as a model would answer it (``--model scripted``): the group's
-    attributes come in the request's context (a cluster's: its most numerous archetype's);
+    attributes come in the request's context (a cluster's: its representative archetype's);
     a cluster's question (schema with ``home``) is answered as a transition distribution."""
     schema = request.json_schema or {}
     if "home" in schema.get("properties", {}):

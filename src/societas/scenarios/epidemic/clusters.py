@@ -9,13 +9,16 @@ or ``home`` (neither), and the clusters are unions of archetypes:
 
 * **Which archetypes merge.** Every archetype (a cell of the chosen ``archetype_keys``) has a
   behaviour profile: the fixed rule's distribution over the three states for that cell (the
-  mechanistic prior). Cells with the same profile are one point; when there are more distinct
-  points than ``clusters``, Ward's agglomerative clustering (``scipy.cluster.hierarchy``) merges
-  them into at most ``clusters`` groups. The map is a pure function of the configuration (no
-  random draw at all, so it is the same for every seed, shard and resume); clusters are
-  numbered by their smallest archetype code.
+  mechanistic prior); a cell whose members have no job by its keys (occupation "none", income
+  unemployed or outside the labour force) never works, so its profile is (isolate, 0, home).
+  Cells with the same profile are one point; when there are more distinct points than
+  ``clusters``, Ward's agglomerative clustering (``scipy.cluster.hierarchy``) merges them into
+  at most ``clusters`` groups. The map is a pure function of the configuration (no random draw
+  at all, so it is the same for every seed, shard and resume); clusters are numbered by their
+  smallest archetype code.
 * **What is asked.** Each week, one query per non-empty cluster: who is in it (the values of
-  each key among its members) and what its most numerous archetype sees (borough, cases, trend).
+  each key among its members) and what its representative sees (borough, cases, trend): the
+  most numerous archetype with a job, or the most numerous one if nobody in it has a job.
 * **How the answer is applied.** The answer (isolate, work, home), checked to sum to 1 within
   ``SUM_TOLERANCE`` and normalised, becomes the archetype tables the week already draws from:
   P(isolate) = isolate and P(work | a job, not isolating) = work / (work + home). A member with no
@@ -152,7 +155,7 @@ def cluster_question(week: int, place: str, per_100k: float, trend: str) -> str:
 
 
 def transition_fallback(observation: Observation) -> Transition:
-    """The fixed rule for the cluster's most numerous archetype."""
+    """The fixed rule for the cluster's representative archetype."""
     return rule_action(dict(observation.fields))
 
 

@@ -301,8 +301,10 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
         self._people: I64 | None = None
         # Behaviour clusters: the cluster of every archetype code (clusters.py).
         self._cluster_of = np.zeros(0, dtype=np.int64)
+        self._jobless = np.zeros(0, dtype=bool)
         if c.behaviour == "clusters":
-            self._cluster_of = cluster_map(rule_transition(*self._rule(self._radix)), c.clusters)
+            self._jobless = _jobless(self._radix)
+            self._cluster_of = cluster_map(self._profiles(), c.clusters)
         self.rules_text = (
             "A contagious respiratory disease is spreading in New York City. Each week people "
             "decide whether to isolate at home and whether to go to their workplace; isolating "
@@ -493,7 +495,7 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
 
     def cluster_groups(self, tick: int) -> Sequence[GroupQuery]:
         """One query per non-empty behaviour cluster of this week: who is in it, and what its
-        most numerous archetype sees."""
+        representative archetype (the most numerous with a job) sees."""
         shared = self._shared(tick, self._radix)
         sizes = np.sum(self.executor.map(_group_sizes, shared), axis=0)
         codes = np.flatnonzero(sizes).astype(np.int64)
@@ -511,7 +513,10 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
         for cl in self._asked:
             inside = codes[of == cl]
             cols = self._radix.decode(inside)
-            top = int(np.argmax(sizes[inside]))  # the most numerous archetype (first on ties)
+            # The most numerous archetype with a job (the answer is about those), or the most
+            # numerous one when nobody in the cluster has a job; the first on ties.
+            weight = np.where(self._jobless[inside], 0, sizes[inside])
+            top = int(np.argmax(weight if weight.any() else sizes[inside]))
             attrs = self._attrs(cols, top)
             place, per_100k, tr = self._situation(cols, top, attrs, shared["trend"], last, people)
             size = int(sizes[inside].sum())
@@ -547,6 +552,15 @@ class EpidemicWorld(World[EpidemicConfig, EpidemicState]):
         dist[answered] = mine[answered]
         p_iso, p_work = transition_tables(dist)
         self._record(ctx, self.week(ctx.tick, self._radix, p_iso, p_work, len(self._asked)))
+
+    def _profiles(self) -> F64:
+        """Each archetype's behaviour profile: the fixed rule's (isolate, work, home); an
+        archetype known to have no job (outside the labour force, or unemployed) never works,
+        so its profile is (isolate, 0, 1 - isolate)."""
+        profile = rule_transition(*self._rule(self._radix))
+        profile[self._jobless, 2] += profile[self._jobless, 1]
+        profile[self._jobless, 1] = 0.0
+        return profile
 
     def _labels(self) -> dict[str, Sequence[str]]:
         return {
@@ -751,6 +765,14 @@ def _active(spell: _Spell | None, week: int) -> _Spell | None:
     if spell is not None and spell.week <= week < spell.week + spell.weeks:
         return spell
     return None
+
+
+def _jobless(radix: Radix) -> NDArray[np.bool_]:
+    """Archetype codes whose members have no job by their key: occupation "none", or income
+    unemployed or outside the labour force (a key not chosen counts as unknown)."""
+    cols = radix.decode(np.arange(radix.size, dtype=np.int64))
+    out: NDArray[np.bool_] = (cols["occupation"] == 0) | (cols["income"] >= 1)
+    return out
 
 
 def _nobody(agent_id: str, tick: int) -> None:
