@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from societas.cli.main import app
-from societas.engine import RunOptions, prepare_run, run_sync
+from societas.engine import RunOptions, prepare_resume, prepare_run, run_sync
+from societas.engine.simulation import Progress, RunInterrupted
 from societas.scenarios.epidemic import EpidemicConfig, EpidemicScenario, EpidemicWorld
 from societas.scenarios.epidemic.behaviour import heuristic_action
 from societas.scenarios.epidemic.clusters import (
@@ -180,3 +181,25 @@ def test_calibrate_with_clusters_asks_at_most_one_call_per_cluster(tmp_path: Pat
     assert saved["spec"]["clusters"] == 3
     assert 0 < saved["llm_calls"] <= 3 * 6
     assert len(saved["trials"]) == 2
+
+
+def test_an_interrupted_cluster_run_resumes_to_the_same_end(tmp_path: Path) -> None:
+    config = _config(5_000, behaviour="clusters", clusters=6, weeks=5, beta=0.3)
+    full, _ = _run(tmp_path, "full", config)
+    cut = tmp_path / "cut"
+    handle = prepare_run(EpidemicScenario(), config, RunOptions(model="scripted", seed=4), cut)
+
+    def stop_after_two(p: Progress) -> None:
+        if p.tick == 2:
+            handle.simulation.request_stop()
+
+    handle.simulation.on_progress = stop_after_two
+    with pytest.raises(RunInterrupted):
+        run_sync(handle)
+    resumed = prepare_resume(cut, EpidemicScenario())
+    assert resumed.start_tick == 2
+    assert run_sync(resumed) == full
+    sharded = prepare_run(
+        EpidemicScenario(), config, RunOptions(model="scripted", seed=4, shards=3), tmp_path / "s"
+    )
+    assert run_sync(sharded) == full
