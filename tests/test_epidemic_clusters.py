@@ -168,6 +168,13 @@ def test_a_bad_cluster_setting_exits_2_naming_the_field(tmp_path: Path) -> None:
     )  # fmt: skip
     assert res.exit_code == 2
     assert "field 'behaviour'" in res.output
+    res = runner.invoke(
+        app,
+        ["calibrate", "epidemic", "--data", str(tmp_path), "--out", str(tmp_path / "c"),
+         "--clusters", "8"],
+    )  # fmt: skip
+    assert res.exit_code == 2
+    assert "--clusters" in res.output
 
 
 @needs_data

@@ -58,6 +58,9 @@ def calibrate_command(
             raise ConfigError("calibrate", "scenario", "epidemic", scenario)
         from societas.scenarios.epidemic.calibrate import CalibrationSpec, calibrate
 
+        if clusters is not None and behaviour != "clusters":
+            raise ConfigError("calibrate", "--clusters", "--behaviour clusters", behaviour)
+
         def numbers(text: str, name: str) -> list[float]:
             try:
                 return [float(x) for x in text.split(",") if x.strip()]
