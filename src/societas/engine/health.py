@@ -43,7 +43,7 @@ class RunPaused(SocietasError):
     exit_code = 75  # EX_TEMPFAIL: try again later
 
     def __init__(self, ticks_completed: int, reason: str) -> None:
-        super().__init__(f"paused after {ticks_completed} completed ticks: {reason}")
+        super().__init__(f"stopped after {ticks_completed} completed ticks: {reason}")
         self.ticks_completed = ticks_completed
         self.reason = reason
 
