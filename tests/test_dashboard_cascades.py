@@ -8,8 +8,26 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from societas.store import RunStore
 from test_dashboard_support import dashboard, make_run
+
+
+@pytest.fixture(scope="module")
+def social_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding one 400-user social run (archetypes, 5 ticks), shared by the tests
+    that only read it."""
+    runs = tmp_path_factory.mktemp("runs")
+    make_run(
+        runs / "social",
+        "social",
+        "agents=400",
+        "mode=archetype",
+        "ticks=5",
+        "mean_degree=6",
+    )
+    return runs
 
 
 def get(url: str) -> Any:
@@ -17,15 +35,8 @@ def get(url: str) -> Any:
         return json.loads(response.read())
 
 
-def test_cascade_trees_match_the_worlds_counts(tmp_path: Path) -> None:
-    out = make_run(
-        tmp_path / "runs" / "social",
-        "social",
-        "agents=400",
-        "mode=archetype",
-        "ticks=5",
-        "mean_degree=6",
-    )
+def test_cascade_trees_match_the_worlds_counts(social_runs: Path) -> None:
+    out = social_runs / "social"
     with RunStore.open(out, readonly=True) as store:
         states = [
             e.state
@@ -33,7 +44,7 @@ def test_cascade_trees_match_the_worlds_counts(tmp_path: Path) -> None:
             if e.actor is None and "seed_cascades" in getattr(e, "state", {})
         ]
     final = {int(k): int(v) for k, v in states[-1]["seed_cascades"].items()}
-    with dashboard(tmp_path / "runs") as url:
+    with dashboard(social_runs) as url:
         data = get(f"{url}/api/cascades?run=social")
     trees = data["trees"]
     assert trees, "the run has seed posts"
@@ -61,15 +72,8 @@ def test_a_run_without_seed_posts_has_no_trees(tmp_path: Path) -> None:
         assert get(f"{url}/api/cascades?run=commons") == {"trees": []}
 
 
-def test_the_follow_sample_is_the_runs_graph_at_its_end(tmp_path: Path) -> None:
-    out = make_run(
-        tmp_path / "runs" / "social",
-        "social",
-        "agents=400",
-        "mode=archetype",
-        "ticks=5",
-        "mean_degree=6",
-    )
+def test_the_follow_sample_is_the_runs_graph_at_its_end(social_runs: Path) -> None:
+    out = social_runs / "social"
     with RunStore.open(out, readonly=True) as store:
         events = store.events()
     states = [
@@ -84,7 +88,7 @@ def test_the_follow_sample_is_the_runs_graph_at_its_end(tmp_path: Path) -> None:
         for a, f in zip(e.columns.get("actor", []), e.columns.get("followee", []), strict=False)
         if f is not None and f >= 0
     }
-    with dashboard(tmp_path / "runs") as url:
+    with dashboard(social_runs) as url:
         sample = get(f"{url}/api/follows?run=social")
         trees = get(f"{url}/api/cascades?run=social")["trees"]
     assert sample["follow_edges"] == states[-1]["follow_edges"]  # the graph as the run left it

@@ -60,6 +60,15 @@ def seated_run(out: Path, *extra: str) -> Iterator[subprocess.Popen[str]]:
         proc.communicate()
 
 
+def wait_for_seat(out: Path, proc: subprocess.Popen[str], timeout_s: float = 60) -> None:
+    """Wait until the seated run asks its first question (fails if the run ends first)."""
+    deadline = time.monotonic() + timeout_s
+    while not pending_requests(out):
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "no decision waited for a person"
+        time.sleep(0.05)
+
+
 def pending_ids_answered(run_dir: Path) -> set[str]:
     """Ids of requests answered (their answer file written) but not yet read by the run."""
     folder = run_dir / "seat" / "answers"
@@ -132,11 +141,7 @@ def test_a_persons_answers_are_the_agents_decisions_and_replay_exactly(tmp_path:
 def test_an_answer_outside_the_schema_is_refused_with_the_field_named(tmp_path: Path) -> None:
     out = tmp_path / "seated"
     with seated_run(out, "--human", "fisher_1") as proc:
-        deadline = time.monotonic() + 60
-        while not pending_requests(out):
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for_seat(out, proc)
         request = pending_requests(out)[0]
         assert request.actor == "fisher_1"
         with pytest.raises(SeatAnswerError, match=r"catch.*100"):
@@ -170,11 +175,7 @@ def test_a_seat_for_an_agent_the_run_does_not_have_exits_2(tmp_path: Path) -> No
 def test_the_terminal_seat_asks_each_field_and_sends_the_answer(tmp_path: Path) -> None:
     out = tmp_path / "seated"
     with seated_run(out, "--human", "fisher_1") as proc:
-        deadline = time.monotonic() + 60
-        while not pending_requests(out):
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for_seat(out, proc)
         # A number outside the range is refused and asked again; then a valid answer.
         result = CliRunner().invoke(
             app, ["seat", str(out), "--once"], input="250\nno\n5\nsmall catch\n"
@@ -213,11 +214,7 @@ def test_the_dashboard_lists_and_answers_a_seat_and_nothing_else_is_written(
 ) -> None:
     out = tmp_path / "runs" / "seated"
     with seated_run(out, "--human", "fisher_3") as proc:
-        deadline = time.monotonic() + 60
-        while not pending_requests(out):
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for_seat(out, proc)
         with dashboard(tmp_path / "runs") as url:
             with urllib.request.urlopen(f"{url}/api/seat?run=seated", timeout=20) as response:
                 waiting = json.loads(response.read())["pending"]
@@ -259,11 +256,7 @@ def test_a_person_plays_from_the_dashboard_in_a_browser(tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     out = tmp_path / "runs" / "seated"
     with seated_run(out, "--human", "fisher_4") as proc:
-        deadline = time.monotonic() + 60
-        while not pending_requests(out):
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for_seat(out, proc)
         first = pending_requests(out)[0].id
         with dashboard(tmp_path / "runs") as url, sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

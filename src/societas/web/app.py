@@ -71,6 +71,23 @@ class _OverviewCache:
         while len(self._items) > self.size:
             self._items.popitem(last=False)
 
+    def through(
+        self,
+        db: Path,
+        load: Callable[[], dict[str, Any]],
+        keep: Callable[[dict[str, Any]], bool] = lambda _: True,
+    ) -> dict[str, Any]:
+        """The cached value for this version of ``db``, else ``load()``'s, kept if ``keep``
+        says so (blocking: call it in a thread)."""
+        hit = self.get(db)
+        if hit is not None:
+            return hit
+        stamp = self.stamp(db)  # before reading, so a write during the read is seen next time
+        value = load()
+        if keep(value):
+            self.put(db, stamp, value)
+        return value
+
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(
@@ -179,18 +196,16 @@ async def api_run(request: web.Request) -> web.StreamResponse:
     cache: _OverviewCache = request.app[SETTINGS_KEY]["cache"]
 
     def load() -> dict[str, Any]:
-        hit = cache.get(db)
-        if hit is not None:
-            return hit
-        stamp = cache.stamp(db)
         with read_only(db) as conn:
             data = reader.overview(conn)
         data["run"]["live"] = is_live(db, str(data["run"]["status"]))
-        if data["run"]["status"] != "running":
-            cache.put(db, stamp, data)
         return data
 
-    data = await _in_thread(load)
+    data = dict(
+        await _in_thread(
+            lambda: cache.through(db, load, keep=lambda d: d["run"]["status"] != "running")
+        )
+    )
     data["id"] = request.query.get("run", "")
     return _json(data)
 
@@ -280,16 +295,10 @@ async def api_cascades(request: web.Request) -> web.StreamResponse:
     cache: _OverviewCache = request.app[SETTINGS_KEY]["cascades"]
 
     def load() -> dict[str, Any]:
-        hit = cache.get(db)
-        if hit is not None:
-            return hit
-        stamp = cache.stamp(db)
         with read_only(db) as conn:
-            data = cascade_trees(conn)
-        cache.put(db, stamp, data)
-        return data
+            return cascade_trees(conn)
 
-    return _json(await _in_thread(load))
+    return _json(await _in_thread(lambda: cache.through(db, load)))
 
 
 async def api_follows(request: web.Request) -> web.StreamResponse:
@@ -301,16 +310,7 @@ async def api_follows(request: web.Request) -> web.StreamResponse:
     db = _db(request)
     cache: _OverviewCache = request.app[SETTINGS_KEY]["follows"]
 
-    def load() -> dict[str, Any]:
-        hit = cache.get(db)
-        if hit is not None:
-            return hit
-        stamp = cache.stamp(db)
-        data = follow_sample(db.parent)
-        cache.put(db, stamp, data)
-        return data
-
-    return _json(await _in_thread(load))
+    return _json(await _in_thread(lambda: cache.through(db, lambda: follow_sample(db.parent))))
 
 
 async def api_seat(request: web.Request) -> web.StreamResponse:
