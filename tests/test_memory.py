@@ -13,11 +13,14 @@ import pytest
 from societas.memory import (
     HashingEmbedder,
     MemoryInput,
+    MemoryRecord,
     MemoryStream,
     ReadOnlyMemoryError,
+    RecentMemory,
     approx_tokens,
 )
 from societas.typing import ConfigError, Embedder
+from societas.typing.llm import estimated_usage
 
 HOUR = 3600.0
 R2 = 1 / math.sqrt(2)
@@ -315,3 +318,37 @@ def test_bad_settings_raise_config_error() -> None:
         MemoryStream(HashingEmbedder(), top_k=0)
     with pytest.raises(ConfigError, match="weights"):
         MemoryStream(HashingEmbedder(), weights=(1.0, -1.0, 1.0))
+
+
+def test_recent_memory_keeps_the_one_record_and_its_old_snapshot_format() -> None:
+    """The base Mind's recency memory holds ``MemoryRecord``s; snapshots keep the four keys
+    (in the order) runs stored before, and those restore to the same retrieval."""
+    memory = RecentMemory(top_k=3, token_budget=10)
+    texts = ["a" * 8, "b" * 12, "c" * 4, "d" * 9, "e" * 5]
+    for tick, text in enumerate(texts):
+        memory.remember(tick, text, kind="observation", importance=0.5 if tick == 0 else 7.0)
+    assert all(isinstance(r, MemoryRecord) for r in memory.records)
+    assert [r.id for r in memory.records] == [0, 1, 2, 3, 4]
+    assert memory.records[0].importance == 1.0  # clamped to the record's 1-10 scale
+    # Most recent first while the budget (approx_tokens: 2 + 3 = 5, then 1 more) allows.
+    got = memory.retrieve()
+    assert [r.text for r in got] == ["c" * 4, "d" * 9, "e" * 5]
+    assert sum(approx_tokens(r.text) for r in got) <= 10
+    snap = memory.snapshot()
+    assert [list(d) for d in snap] == [["tick", "text", "kind", "importance"]] * len(texts)
+    assert snap[1] == {"tick": 1, "text": "b" * 12, "kind": "observation", "importance": 7.0}
+    # A snapshot written before the records were one class restores the same way.
+    old = [{"tick": 4, "text": "x", "kind": "news", "importance": 8.0}]
+    again = RecentMemory(top_k=3, token_budget=10)
+    again.restore(json.loads(json.dumps(snap)) + old)
+    assert again.snapshot() == [*snap, *old]
+    assert [r.text for r in again.retrieve()] == ["d" * 9, "e" * 5, "x"]
+    again.remember(5, "y")
+    assert again.records[-1].id == len(texts) + 1
+
+
+def test_backend_usage_and_memory_costs_are_the_two_documented_rules() -> None:
+    for n in range(0, 13):
+        text = "z" * n
+        assert estimated_usage(text) == max(1, n // 4)
+        assert approx_tokens(text) == max(1, -(-n // 4))

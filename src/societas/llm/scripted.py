@@ -11,6 +11,7 @@ import json
 import numpy as np
 
 from societas.typing import LLMRequest, LLMResponse
+from societas.typing.llm import estimated_usage
 from societas.typing.scenario import ScriptedPolicy
 
 __all__ = ["ScriptedModel", "survey_answer"]
@@ -33,10 +34,6 @@ def survey_answer(request: LLMRequest, rng: np.random.Generator) -> str:
     return json.dumps({"answer": answer})
 
 
-def _approx_tokens(text: str) -> int:
-    return max(1, len(text) // 4)
-
-
 class ScriptedModel:
     def __init__(self, policy: ScriptedPolicy, model_id: str = "scripted") -> None:
         self.policy = policy
@@ -53,12 +50,12 @@ class ScriptedModel:
             text = survey_answer(request, rng)
         else:
             text = self.policy(request, rng)
-        prompt = sum(_approx_tokens(m.content) for m in request.messages)
+        prompt = sum(estimated_usage(m.content) for m in request.messages)
         return LLMResponse(
             text=text,
             model=self.model_id,
             prompt_tokens=prompt,
-            completion_tokens=_approx_tokens(text),
+            completion_tokens=estimated_usage(text),
             finish_reason="stop",
         )
 

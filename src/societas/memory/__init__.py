@@ -9,6 +9,7 @@ from societas.memory.embedders import (
     bundled_minilm_dir,
     create_embedder,
 )
+from societas.memory.recent import RecentMemory
 from societas.memory.record import MemoryRecord, approx_tokens
 from societas.memory.stream import MemoryInput, MemoryStream, ReadOnlyMemoryError
 
@@ -20,6 +21,7 @@ __all__ = [
     "MemoryStream",
     "MiniLMEmbedder",
     "ReadOnlyMemoryError",
+    "RecentMemory",
     "approx_tokens",
     "bundled_minilm_dir",
     "create_embedder",

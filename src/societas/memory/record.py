@@ -10,8 +10,9 @@ __all__ = ["MemoryRecord", "approx_tokens"]
 def approx_tokens(text: str) -> int:
     """Rough token count (4 characters a token), enough for budgets.
 
-    The one rule for every memory budget: the bounded recency memory
-    (``societas.mind.memory``) uses it too.
+    The one rule for every memory budget: the memory stream and the bounded recency memory
+    (``societas.memory.recent``). Offline backends report usage by their own rule
+    (``societas.typing.llm.estimated_usage``); see there why the two stay apart.
     """
     return max(1, (len(text) + 3) // 4)
 

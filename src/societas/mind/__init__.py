@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from societas.mind.importance import ImportanceRater, ImportanceResult, heuristic_importance
-from societas.mind.memory import MemoryRecord, RecentMemory, approx_tokens
 from societas.mind.mind import (
     DecisionContext,
     Mind,
@@ -19,12 +18,9 @@ __all__ = [
     "ImportanceRater",
     "ImportanceResult",
     "Insight",
-    "MemoryRecord",
     "Mind",
     "MindEvent",
-    "RecentMemory",
     "ReflectionResult",
-    "approx_tokens",
     "derive_seed",
     "heuristic_importance",
     "phase_request",

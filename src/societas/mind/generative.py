@@ -29,7 +29,13 @@ import numpy as np
 from pydantic import ValidationError
 
 from societas.llm.gateway import CallRecord, Decision, Gateway, parse_action
-from societas.memory import MemoryInput, MemoryStream, approx_tokens, create_embedder
+from societas.memory import (
+    MemoryInput,
+    MemoryStream,
+    RecentMemory,
+    approx_tokens,
+    create_embedder,
+)
 from societas.mind.calls import (
     CallLog,
     CallMeta,
@@ -47,7 +53,6 @@ from societas.mind.config import (
     scenario_mind_config,
 )
 from societas.mind.importance import ImportanceRater
-from societas.mind.memory import RecentMemory
 from societas.mind.mind import (
     DecisionContext,
     Mind,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from societas.llm.gateway import Decision, Gateway
-from societas.mind.memory import MemoryRecord, RecentMemory
+from societas.memory import RecentMemory
 from societas.typing import Action, ChatMessage, LLMRequest, Observation, Persona, Sampling
 from societas.typing.events import EventBase
 from societas.typing.scenario import Percept, PhaseSpec
@@ -210,10 +210,8 @@ class Mind:
         )
 
     def remember(self, tick: int, percepts: Iterable[Percept]) -> None:
-        self.memory.extend(
-            MemoryRecord(tick=tick, text=p.text, kind=p.kind, importance=p.importance)
-            for p in percepts
-        )
+        for p in percepts:
+            self.memory.remember(tick, p.text, kind=p.kind, importance=p.importance)
 
     def snapshot(self) -> dict[str, Any]:
         return {"memory": self.memory.snapshot()}

@@ -32,6 +32,8 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from societas.typing.llm import estimated_usage
+
 if TYPE_CHECKING:
     from societas.testing.faults import FaultPlan
 
@@ -290,10 +292,6 @@ def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
     return method, target, version, headers
 
 
-def _approx_tokens(text: str) -> int:
-    return max(1, len(text) // 4)
-
-
 def completion_body(index: int, request: dict[str, Any], content: str) -> str:
     """The JSON of a chat completion answering ``request`` with ``content`` (for ``Fault``s)."""
     return _completion(index, request, content).decode()
@@ -301,11 +299,11 @@ def completion_body(index: int, request: dict[str, Any], content: str) -> str:
 
 def _completion(index: int, request: dict[str, Any], content: str) -> bytes:
     prompt = sum(
-        _approx_tokens(str(m.get("content", "")))
+        estimated_usage(str(m.get("content", "")))
         for m in request["messages"]
         if isinstance(m, dict)
     )
-    completion = _approx_tokens(content)
+    completion = estimated_usage(content)
     return json.dumps(
         {
             "id": f"chatcmpl-fake-{index}",

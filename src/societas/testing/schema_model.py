@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from societas.typing import LLMRequest, LLMResponse, SocietasError
+from societas.typing.llm import estimated_usage
 
 __all__ = ["SchemaFillError", "SchemaFiller", "TestModel", "fill_schema"]
 
@@ -417,10 +418,6 @@ def fill_schema(schema: dict[str, Any], seed: int) -> Any:
     return SchemaFiller(schema, random.Random(seed)).fill()
 
 
-def _approx_tokens(text: str) -> int:
-    return max(1, len(text) // 4)
-
-
 class TestModel:
     """The ``test`` backend (``--model test``): schema-valid answers from the request's seed."""
 
@@ -438,12 +435,12 @@ class TestModel:
             rng = random.Random(request.seed)
             words = " ".join(rng.choice(_WORDS) for _ in range(4 + rng.randrange(5)))
             text = f"{request.actor or 'I'} thinks of the {words}."
-        prompt = sum(_approx_tokens(m.content) for m in request.messages)
+        prompt = sum(estimated_usage(m.content) for m in request.messages)
         return LLMResponse(
             text=text,
             model=self.model_id,
             prompt_tokens=prompt,
-            completion_tokens=_approx_tokens(text),
+            completion_tokens=estimated_usage(text),
             finish_reason="stop",
         )
 

@@ -16,7 +16,20 @@ __all__ = [
     "LLMResponse",
     "LanguageModel",
     "Sampling",
+    "estimated_usage",
 ]
+
+
+def estimated_usage(text: str) -> int:
+    """The tokens an offline backend (``scripted``, ``test``, the fake OpenAI server) reports
+    for ``text``: whole 4-character chunks, at least 1.
+
+    Memory budgets count by ``societas.memory.approx_tokens``, which rounds up instead. The two
+    stay apart on purpose: one rule for both would change either the token counts every
+    recorded scripted run holds (``llm_call`` events, ``run.budget`` spend) or which memories
+    enter prompts.
+    """
+    return max(1, len(text) // 4)
 
 
 class ChatMessage(BaseModel):
