@@ -425,3 +425,34 @@ def test_the_local_model_is_an_in_process_backend() -> None:
     model = LocalModel()  # not loaded: the weights are read on the first request
     assert isinstance(model, InProcessModel)
     assert model.max_in_flight == 1
+
+
+def test_call_record_names_the_llm_call_events_own_fields() -> None:
+    """A gateway's ``CallRecord`` is the ``llm_call`` event before it has a place in the run:
+    the same fields by the same names, so ``LLMCall(**fields())`` loses nothing."""
+    import dataclasses
+
+    from societas.llm.gateway import CallRecord
+    from societas.typing import EventBase, LLMCall
+
+    own = [n for n in LLMCall.model_fields if n not in EventBase.model_fields and n != "kind"]
+    assert sorted(f.name for f in dataclasses.fields(CallRecord)) == sorted(own)
+    record = CallRecord(
+        purpose="decide",
+        model="m",
+        request_hash="h",
+        prompt_tokens=3,
+        completion_tokens=1,
+        status="ok",
+        attempts=2,
+        repair=False,
+        error=None,
+        latency_ms=1.5,
+        cache_hit=False,
+        faults=("timeout",),
+        response_format="json_schema",
+        prompt={"messages": []},
+    )
+    event = LLMCall(seq=0, run_id="r", tick=0, wall_time=0.0, **record.fields())
+    assert event.faults == ["timeout"]
+    assert {n: getattr(event, n) for n in own} == record.fields()

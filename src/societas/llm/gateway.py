@@ -54,7 +54,9 @@ class TickBudgetSpent(BackendError):
 
 @dataclass(frozen=True)
 class CallRecord:
-    """One model call as the ``llm_call`` event will show it."""
+    """One model call as the ``llm_call`` event (``LLMCall``) will show it: that event's own
+    fields, by the same names, before the engine gives it a place in the run (seq, tick,
+    actor). ``tests/test_gateway.py`` checks the two name the same fields."""
 
     purpose: str
     model: str
@@ -73,22 +75,10 @@ class CallRecord:
     prompt: dict[str, Any] | None = None
 
     def fields(self) -> dict[str, Any]:
-        return {
-            "purpose": self.purpose,
-            "model": self.model,
-            "request_hash": self.request_hash,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "status": self.status,
-            "attempts": self.attempts,
-            "repair": self.repair,
-            "error": self.error,
-            "latency_ms": self.latency_ms,
-            "cache_hit": self.cache_hit,
-            "faults": list(self.faults),
-            "response_format": self.response_format,
-            "prompt": self.prompt,
-        }
+        """The ``LLMCall`` event's own fields (all of this record's, by the same names)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["faults"] = list(self.faults)
+        return out
 
 
 @dataclass
