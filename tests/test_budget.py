@@ -258,6 +258,7 @@ def test_a_persons_answers_at_a_seat_cost_nothing(tmp_path: Path) -> None:
     # fisher_2's decisions are a person's (answered from a thread, as the dashboard would):
     # neither the run nor its resume charges them to the budget.
     from societas.engine.runner import budget_monitor
+    from societas.engine.settings import Spending
     from societas.llm.human import answer_seat, pending_requests
 
     out = tmp_path / "seated"
@@ -298,7 +299,7 @@ def test_a_persons_answers_at_a_seat_cost_nothing(tmp_path: Path) -> None:
     assert handle.simulation.budget.spent.calls == len(by_model)
     # What a resume reads from the store: the person's calls are there, and cost nothing.
     assert "human" in {row[0] for row in rows}
-    assert budget_monitor(spec.options, rows).spent.calls == len(by_model)
+    assert budget_monitor(spec.options.part(Spending), rows).spent.calls == len(by_model)
 
 
 def test_a_branched_sweep_runs_parent_and_branches_under_the_files_budget(

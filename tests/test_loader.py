@@ -495,3 +495,41 @@ def test_any_file_and_sets_load_or_raise_config_error(
     assert err.source
     assert err.expected
     assert isinstance(err.field, str)
+
+
+def test_run_options_split_into_parts_by_concern() -> None:
+    """Every ``run.X`` setting but the seed belongs to exactly one part (engine/settings.py),
+    and a part carries the values the file gave; the file's surface stays the flat block."""
+    import dataclasses
+
+    from societas.engine.settings import PARTS, ModelSettings, Schedule, Spending
+
+    owners: dict[str, list[str]] = {}
+    for part in PARTS:
+        for f in dataclasses.fields(part):
+            owners.setdefault(f.name, []).append(part.__name__)
+    assert set(owners) == set(RunOptions.model_fields) - {"seed"}
+    assert all(len(names) == 1 for names in owners.values()), owners
+    spec = load_spec(
+        "commons",
+        [
+            "run.temperature=0.3",
+            'run.human=["fisher_2"]',
+            "run.budget.calls=9",
+            "run.surveys=[]",
+            'run.models=[{"agents": ["fisher_1"], "model": "test"}]',
+        ],
+        model="scripted",
+    )
+    models = spec.options.part(ModelSettings)
+    assert models.sampling.temperature == 0.3
+    assert [(r.agents, r.model) for r in models.routes()] == [
+        (["fisher_2"], "human"),
+        (["fisher_1"], "test"),
+    ]
+    assert spec.options.part(Spending).budget.calls == 9
+    assert spec.options.part(Schedule).surveys == []
+    for part in PARTS:
+        got = spec.options.part(part)
+        for f in dataclasses.fields(part):
+            assert getattr(got, f.name) == getattr(spec.options, f.name)

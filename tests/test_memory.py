@@ -348,7 +348,7 @@ def test_recent_memory_keeps_the_one_record_and_its_old_snapshot_format() -> Non
 
 
 def test_backend_usage_and_memory_costs_are_the_two_documented_rules() -> None:
-    for n in range(0, 13):
+    for n in range(13):
         text = "z" * n
         assert estimated_usage(text) == max(1, n // 4)
         assert approx_tokens(text) == max(1, -(-n // 4))

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from societas.engine.options import RunOptions
 from societas.engine.runner import api_key_from, assemble, stored_settings
+from societas.engine.settings import Execution, ModelSettings
 from societas.llm import BackendOptions, Gateway, build_stack, create_backend
 from societas.llm.registry import parse_spec
 from societas.mind import Mind, derive_seed
@@ -100,11 +101,12 @@ def prepare_interview(
 
 
 async def _ask(setup: InterviewSetup, model: str, api_key: str | None) -> str:
-    options = setup.options
+    models = setup.options.part(ModelSettings)
+    execution = setup.options.part(Execution)
     backend = create_backend(
         model,
         BackendOptions(
-            base_url=options.base_url,
+            base_url=models.base_url,
             api_key=api_key_from(api_key),
             scripted_policy=(
                 with_cognition(policy)
@@ -112,8 +114,8 @@ async def _ask(setup: InterviewSetup, model: str, api_key: str | None) -> str:
                 else None
             ),
             cache=None,
-            n_ctx=options.n_ctx,
-            request_timeout_s=options.request_timeout_s,
+            n_ctx=models.n_ctx,
+            request_timeout_s=execution.request_timeout_s,
         ),
     )
     try:
@@ -121,9 +123,9 @@ async def _ask(setup: InterviewSetup, model: str, api_key: str | None) -> str:
             backend,
             cache=None,
             max_concurrency=1,
-            timeout_s=options.request_timeout_s,
-            max_attempts=options.max_attempts,
-            base_delay_s=options.retry_base_delay_s,
+            timeout_s=execution.request_timeout_s,
+            max_attempts=execution.max_attempts,
+            base_delay_s=execution.retry_base_delay_s,
         )
         text, record = await Gateway(stack).complete(setup.request)
     finally:

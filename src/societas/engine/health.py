@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from societas.engine.options import RunOptions
+from societas.engine.settings import Execution, ModelSettings
 from societas.llm.openai import OpenAIModel, redact_url
 from societas.llm.preflight import PreflightResult, preflight_sync
 from societas.llm.registry import BackendOptions, create_backend, parse_spec
@@ -64,9 +64,9 @@ def server_key(spec: str, base_url: str | None) -> str:
     return f"{spec} @ {redact_url(base_url)}" if base_url else spec
 
 
-def _openai_pairs(options: RunOptions) -> list[tuple[str, str | None]]:
-    pairs = [(options.model, options.base_url)]
-    pairs += [(r.model, r.base_url or options.base_url) for r in options.models]
+def _openai_pairs(models: ModelSettings) -> list[tuple[str, str | None]]:
+    pairs = [(models.model, models.base_url)]
+    pairs += [(r.model, r.base_url or models.base_url) for r in models.models]
     seen: list[tuple[str, str | None]] = []
     for spec, url in pairs:
         if parse_spec(spec)[0] == "openai" and (spec, url) not in seen:
@@ -75,27 +75,28 @@ def _openai_pairs(options: RunOptions) -> list[tuple[str, str | None]]:
 
 
 def check_model_servers(
-    options: RunOptions,
+    models: ModelSettings,
+    execution: Execution,
     api_key: str | None,
     recorded: Mapping[str, Any] | None = None,
 ) -> dict[str, PreflightResult]:
     """Probe each OpenAI-compatible model of the run; raise ``ServerUnavailable`` if one cannot
     serve. ``recorded`` (a resumed run's record) fixes the formats chosen at its start."""
     results: dict[str, PreflightResult] = {}
-    for spec, url in _openai_pairs(options):
+    for spec, url in _openai_pairs(models):
         key = server_key(spec, url)
         backend = create_backend(
             spec,
             BackendOptions(
                 base_url=url,
                 api_key=api_key,
-                request_timeout_s=options.request_timeout_s,
+                request_timeout_s=execution.request_timeout_s,
                 response_format="json_schema",
             ),
         )
         if not isinstance(backend, OpenAIModel):  # a plugin took the name; nothing to probe
             continue
-        requested: str = options.response_format
+        requested: str = models.response_format
         if recorded is not None and isinstance(recorded.get(key), dict):
             requested = str(recorded[key].get("response_format", requested))
         results[key] = preflight_sync(backend, requested)

@@ -2,63 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from dataclasses import fields
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from societas.engine.protocol import Intervention, Survey
-from societas.llm.openai import ResponseFormatMode
+from societas.engine.settings import (
+    PARTS,
+    RESPONSE_FORMATS,
+    Budget,
+    Execution,
+    MindSettings,
+    ModelPrice,
+    ModelRoute,
+    ModelSettings,
+    ResponseFormat,
+    Schedule,
+    Spending,
+    Storage,
+)
 
-__all__ = ["RESPONSE_FORMATS", "Budget", "ModelPrice", "ModelRoute", "ResponseFormat", "RunOptions"]
-
-ResponseFormat = Literal[
-    "auto",
-    "json_schema",
-    "json_object_schema",
-    "guided_json",
-    "ollama_format",
-    "json_object",
-    "none",
+__all__ = [
+    "PARTS",
+    "RESPONSE_FORMATS",
+    "Budget",
+    "Execution",
+    "MindSettings",
+    "ModelPrice",
+    "ModelRoute",
+    "ModelSettings",
+    "ResponseFormat",
+    "RunOptions",
+    "Schedule",
+    "Spending",
+    "Storage",
 ]
-RESPONSE_FORMATS: tuple[str, ...] = get_args(ResponseFormat)
-assert set(RESPONSE_FORMATS) == {"auto", *get_args(ResponseFormatMode)}
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
-class ModelRoute(BaseModel):
-    """Agents whose ids match ``agents`` (shell-style patterns) use this model."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    agents: list[str] = Field(min_length=1, description="agent id patterns, e.g. fisher_1, g*_a1")
-    model: str = Field(description="model spec, as for run.model")
-    base_url: str | None = Field(default=None, description="server URL for this model")
-
-
-class Budget(BaseModel):
-    """``run.budget``: the most a run may spend on model calls; the first limit reached pauses
-    it (resumable with a higher budget). Calls served from the response cache are free."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    calls: int | None = Field(default=None, ge=0, description="calls answered by a model")
-    tokens: int | None = Field(default=None, ge=0, description="prompt + completion tokens")
-    cost: float | None = Field(
-        default=None, ge=0, allow_inf_nan=False, description="money, priced by run.prices"
-    )
-
-
-class ModelPrice(BaseModel):
-    """The price of a million tokens of one model (any currency, the same for all models)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    prompt: float = Field(ge=0, allow_inf_nan=False, description="per 1M prompt tokens")
-    completion: float = Field(ge=0, allow_inf_nan=False, description="per 1M completion tokens")
+_Part = TypeVar("_Part", bound="DataclassInstance")
 
 
 class RunOptions(BaseModel):
     """The ``run:`` block of a scenario file; ``--model``/``--seed`` and ``--set run.X=...``
-    override it."""
+    override it. Flat, as files and stores spell it; a layer is handed only its own part
+    (``part``, ``engine/settings.py``) and the seed."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -159,3 +149,8 @@ class RunOptions(BaseModel):
         ge=1,
         description="keep only the latest N tick snapshots (default: the scenario's, or all)",
     )
+
+    def part(self, kind: type[_Part]) -> _Part:
+        """The settings of one concern (``ModelSettings``, ``Execution``, ...), taken from
+        these options by field name."""
+        return kind(**{f.name: getattr(self, f.name) for f in fields(kind)})

@@ -19,7 +19,16 @@ from pydantic import BaseModel
 
 from societas import __version__
 from societas.engine.health import check_model_servers, preflight_record, server_key
-from societas.engine.options import Budget, ModelRoute, RunOptions
+from societas.engine.options import RunOptions
+from societas.engine.settings import (
+    Budget,
+    Execution,
+    MindSettings,
+    ModelSettings,
+    Schedule,
+    Spending,
+    Storage,
+)
 from societas.engine.simulation import Progress, RunInterrupted, Simulation
 from societas.llm import BackendOptions, Gateway, ResponseCache, build_stack, create_backend
 from societas.llm.budget import (
@@ -50,7 +59,7 @@ from societas.typing import (
     StoreError,
 )
 from societas.typing.events import PROCESS_EVENT_KINDS
-from societas.typing.scenario import Scenario, World
+from societas.typing.scenario import Scenario, ScriptedPolicy, World
 
 __all__ = [
     "Assembly",
@@ -171,19 +180,25 @@ def api_key_from(explicit: str | None) -> str | None:
 
 
 def _build_gateway(
-    scenario: Scenario,
-    config: BaseModel,
-    options: RunOptions,
+    policy: Callable[[], ScriptedPolicy | None],
     out: Path,
     api_key: str | None,
+    *,
+    models: ModelSettings,
+    execution: Execution,
+    storage: Storage,
+    spending: Spending,
     formats: dict[str, PreflightResult] | None = None,
     outage: OutageMonitor | None = None,
     budget: BudgetMonitor | None = None,
 ) -> tuple[Gateway, LanguageModel, ResponseCache]:
-    cache_path = Path(options.cache) if options.cache else out / "cache.db"
+    """The run's model stack and gateway: who is answered by which model (``ModelSettings``),
+    how calls are sent (``Execution``), where answers are cached (``Storage``) and what they
+    cost (``Spending``); ``policy`` makes each backend's scripted policy."""
+    cache_path = Path(storage.cache) if storage.cache else out / "cache.db"
     cache_existed = _exists(cache_path)
     cache = ResponseCache(cache_path)
-    is_replay = parse_spec(options.model)[0] == "replay"
+    is_replay = parse_spec(models.model)[0] == "replay"
 
     def stack_for(spec: str, base_url: str | None) -> tuple[LanguageModel, LanguageModel]:
         backend = create_backend(
@@ -191,10 +206,10 @@ def _build_gateway(
             BackendOptions(
                 base_url=base_url,
                 api_key=api_key_from(api_key),
-                scripted_policy=scenario.scripted_policy(config),
+                scripted_policy=policy(),
                 cache=cache,
-                n_ctx=options.n_ctx,
-                request_timeout_s=options.request_timeout_s,
+                n_ctx=models.n_ctx,
+                request_timeout_s=execution.request_timeout_s,
                 response_format=_format_for(formats, spec, base_url),
                 run_dir=out,
             ),
@@ -203,26 +218,22 @@ def _build_gateway(
         stack = build_stack(
             backend,
             cache=None if parse_spec(spec)[0] == "replay" else cache,
-            max_concurrency=options.max_concurrency,
+            max_concurrency=execution.max_concurrency,
             # A person is not a server: no request timeout (the phase deadline still holds),
             # no retries, no circuit breaker, no outage.
-            timeout_s=None if person else options.request_timeout_s,
-            max_attempts=1 if person else options.max_attempts,
-            base_delay_s=options.retry_base_delay_s,
-            breaker_threshold=None if person else (options.breaker_threshold or None),
-            breaker_cooldown_s=options.breaker_cooldown_s,
+            timeout_s=None if person else execution.request_timeout_s,
+            max_attempts=1 if person else execution.max_attempts,
+            base_delay_s=execution.retry_base_delay_s,
+            breaker_threshold=None if person else (execution.breaker_threshold or None),
+            breaker_cooldown_s=execution.breaker_cooldown_s,
             outage=None if person else outage,
             # A replayed answer or a person's costs nothing: no budget.
             budget=None if person or parse_spec(spec)[0] == "replay" else budget,
         )
         return backend, stack
 
-    # Seated agents come first: a person's seat wins over every other route.
-    routes_spec = [
-        *([ModelRoute(agents=list(options.human), model="human")] if options.human else []),
-        *options.models,
-    ]
-    main_spec = options.model
+    routes_spec = models.routes()
+    main_spec = models.model
     if is_replay and routes_spec and parse_spec(main_spec)[1] is None:
         # The cache holds every route's answers; the default model is the one no route names.
         named = {
@@ -232,7 +243,7 @@ def _build_gateway(
         rest = [m for m in cache.models() if m not in named]
         if len(rest) == 1:
             main_spec = f"replay:{rest[0]}"
-    backend, stack = stack_for(main_spec, options.base_url)
+    backend, stack = stack_for(main_spec, models.base_url)
     if routes_spec:
         # A replayed run replays every route too, each impersonating the model it named.
         routes = []
@@ -241,18 +252,18 @@ def _build_gateway(
             spec = (
                 replay_spec_for(route.model, f"run.models[{i}].model") if is_replay else route.model
             )
-            route_backend, route_stack = stack_for(spec, route.base_url or options.base_url)
+            route_backend, route_stack = stack_for(spec, route.base_url or models.base_url)
             routes.append((route.agents, route_stack))
             backends.append((route.agents, route_backend))
         stack = RoutedModel(stack, routes)
         backend = RoutedModel(backend, backends)
-    gateway = Gateway(stack, repair=options.repair, price_per_1k_tokens=options.price_per_1k_tokens)
-    if options.budget.cost is not None:
+    gateway = Gateway(stack, repair=models.repair, price_per_1k_tokens=spending.price_per_1k_tokens)
+    if spending.budget.cost is not None:
         ids = [stack.default.model_id] if isinstance(stack, RoutedModel) else [stack.model_id]
         if isinstance(stack, RoutedModel):
             ids += [route.model_id for _, route in stack.routes]
-        unpriced = [m for m in ids if m not in options.prices and m != HUMAN_MODEL_ID]
-        if unpriced and options.price_per_1k_tokens <= 0:
+        unpriced = [m for m in ids if m not in spending.prices and m != HUMAN_MODEL_ID]
+        if unpriced and spending.price_per_1k_tokens <= 0:
             cache.close()
             if not cache_existed:  # the run does not start: leave nothing behind
                 for suffix in ("", "-wal", "-shm"):
@@ -269,16 +280,16 @@ def _build_gateway(
 
 
 def budget_monitor(
-    options: RunOptions, spent: Sequence[tuple[str, int, int, int]] = ()
+    spending: Spending, spent: Sequence[tuple[str, int, int, int]] = ()
 ) -> BudgetMonitor:
     """The run's budget and spend; ``spent`` is what its store recorded (a resumed run),
     whose calls answered by a person at a seat cost nothing."""
     spent = [row for row in spent if row[0] != HUMAN_MODEL_ID]
     price = price_table(
-        {m: Price(p.prompt, p.completion) for m, p in options.prices.items()},
-        options.price_per_1k_tokens,
+        {m: Price(p.prompt, p.completion) for m, p in spending.prices.items()},
+        spending.price_per_1k_tokens,
     )
-    b = options.budget
+    b = spending.budget
     return BudgetMonitor(
         BudgetLimits(calls=b.calls, tokens=b.tokens, cost=b.cost),
         price=price,
@@ -316,16 +327,15 @@ def assemble(
     """Build the world and the agents of a run from its settings (the seed's RNG first)."""
     rng = np.random.default_rng(options.seed)
     world, personas = scenario.build(config, rng, personas_override)
-    sampling = Sampling(
-        temperature=options.temperature, top_p=options.top_p, max_tokens=options.max_tokens
-    )
+    sampling = options.part(ModelSettings).sampling
+    minds = options.part(MindSettings)
     # A scenario whose ``mind_config(config)`` gives a MindConfig gets generative minds.
     mind_config = scenario_mind_config(scenario, config)
     make_mind = mind_factory(
         sampling=sampling,
         mind_config=mind_config,
-        memory_top_k=options.memory_top_k,
-        memory_tokens=options.memory_tokens,
+        memory_top_k=minds.memory_top_k,
+        memory_tokens=minds.memory_tokens,
         scripted_policy=(
             scenario.scripted_policy(config)
             if mind_config is not None and mind_config.fast_policy
@@ -357,6 +367,8 @@ def _build_simulation(
     budget: BudgetMonitor | None = None,
 ) -> Simulation:
     built = assemble(scenario, config, options, personas_override)
+    execution = options.part(Execution)
+    schedule = options.part(Schedule)
     return Simulation(
         scenario=scenario,
         config=config,
@@ -366,36 +378,42 @@ def _build_simulation(
         store=store,
         seed=options.seed,
         rng=built.rng,
-        deadline_s=options.deadline_s,
+        deadline_s=execution.deadline_s,
         on_progress=on_progress,
-        interventions=options.interventions,
-        surveys=options.surveys,
+        interventions=list(schedule.interventions),
+        surveys=list(schedule.surveys),
         mind_factory=built.make_mind,
         sampling=built.sampling,
         outage=outage,
         budget=budget,
-        max_fallback_rate=options.max_fallback_rate,
+        max_fallback_rate=execution.max_fallback_rate,
     )
 
 
-def _check_runner(world: World, options: RunOptions) -> None:
-    if not world.uses_executor and (options.runner != "local" or options.shards not in (None, 1)):
+def _check_runner(world: World, execution: Execution) -> None:
+    if not world.uses_executor and (
+        execution.runner != "local" or execution.shards not in (None, 1)
+    ):
         raise ConfigError(
             "run.runner",
             "runner",
             "'local' with 1 shard for a scenario without population arrays",
-            f"{options.runner} with {options.shards or 'default'} shards",
+            f"{execution.runner} with {execution.shards or 'default'} shards",
         )
 
 
-def _attach_executor(world: World, store: RunStore, options: RunOptions) -> Executor | None:
+def _attach_executor(
+    world: World, store: RunStore, execution: Execution, storage: Storage
+) -> Executor | None:
     """Hand a population world its executor (``run.runner``) and apply snapshot retention."""
-    keep = options.keep_snapshots if options.keep_snapshots is not None else world.keep_snapshots
-    store.keep_snapshots = keep
-    _check_runner(world, options)
+    keep = storage.keep_snapshots
+    store.keep_snapshots = keep if keep is not None else world.keep_snapshots
+    _check_runner(world, execution)
     if not world.uses_executor:
         return None
-    executor = build_executor(options.runner, shards=options.shards, address=options.ray_address)
+    executor = build_executor(
+        execution.runner, shards=execution.shards, address=execution.ray_address
+    )
     try:
         world.use_executor(executor)
     except BaseException:
@@ -520,7 +538,7 @@ def probe_interventions(
         config, np.random.default_rng(options.seed), personas
     )
     known = {p.id for p in probe_personas}
-    for intervention in sorted(options.interventions, key=lambda i: i.tick):
+    for intervention in sorted(options.part(Schedule).interventions, key=lambda i: i.tick):
         if intervention.set:
             probe_world.apply_settings(intervention.set)
         if intervention.remove:
@@ -531,7 +549,7 @@ def probe_interventions(
                 raise ConfigError("run.interventions", "add.id", "an id no agent has yet", taken[0])
             probe_world.add_agents(intervention.add)
             known |= {p.id for p in intervention.add}
-    seatless = [agent for agent in options.human if agent not in known]
+    seatless = [agent for agent in options.part(ModelSettings).human if agent not in known]
     if seatless:
         raise ConfigError(
             "run.human",
@@ -564,14 +582,25 @@ def prepare_run(
             str(out),
         )
     # Model servers first: one that cannot serve stops the command before anything is written.
-    checked = check_model_servers(options, api_key_from(api_key))
-    outage = OutageMonitor(options.max_outage_s)
-    budget = budget_monitor(options)
+    models, execution = options.part(ModelSettings), options.part(Execution)
+    spending = options.part(Spending)
+    checked = check_model_servers(models, execution, api_key_from(api_key))
+    outage = OutageMonitor(execution.max_outage_s)
+    budget = budget_monitor(spending)
     gateway, backend, cache = _build_gateway(
-        scenario, config, options, out, api_key, checked, outage, budget
+        lambda: scenario.scripted_policy(config),
+        out,
+        api_key,
+        models=models,
+        execution=execution,
+        storage=options.part(Storage),
+        spending=spending,
+        formats=checked,
+        outage=outage,
+        budget=budget,
     )
     probe_world = probe_interventions(scenario, config, options, personas)
-    _check_runner(probe_world, options)
+    _check_runner(probe_world, execution)
     store = RunStore.create(
         out,
         run_id=uuid.uuid4().hex[:12],
@@ -589,7 +618,7 @@ def prepare_run(
     sim = _build_simulation(
         scenario, config, options, store, gateway, on_progress, personas, outage, budget
     )
-    executor = _attach_executor(sim.world, store, options)
+    executor = _attach_executor(sim.world, store, options.part(Execution), options.part(Storage))
     try:
         sim.record_start(f"{options.model} ({gateway.model_id})")
     except BaseException:
@@ -640,13 +669,24 @@ def prepare_resume(
     if budget is not None:
         options = options.model_copy(update={"budget": budget})
     recorded = info["config"].get("preflight")
+    models, execution = options.part(ModelSettings), options.part(Execution)
+    spending = options.part(Spending)
     checked = check_model_servers(
-        options, api_key_from(api_key), recorded if isinstance(recorded, dict) else None
+        models, execution, api_key_from(api_key), recorded if isinstance(recorded, dict) else None
     )
-    outage = OutageMonitor(options.max_outage_s)
-    monitor = budget_monitor(options, store.spend_by_model())
+    outage = OutageMonitor(execution.max_outage_s)
+    monitor = budget_monitor(spending, store.spend_by_model())
     gateway, backend, cache = _build_gateway(
-        scenario, config, options, out, api_key, checked, outage, monitor
+        lambda: scenario.scripted_policy(config),
+        out,
+        api_key,
+        models=models,
+        execution=execution,
+        storage=options.part(Storage),
+        spending=spending,
+        formats=checked,
+        outage=outage,
+        budget=monitor,
     )
     if new_budget:  # accepted (priced, servers up): later resumes keep it
         stored = dict(info["config"])
@@ -655,7 +695,7 @@ def prepare_resume(
     sim = _build_simulation(
         scenario, config, options, store, gateway, on_progress, personas, outage, monitor
     )
-    executor = _attach_executor(sim.world, store, options)
+    executor = _attach_executor(sim.world, store, options.part(Execution), options.part(Storage))
     try:
         sim.restore(state)
     except BaseException as exc:
