@@ -110,7 +110,11 @@ class RunOptions(BaseModel):
         description="deadline of each phase's batch of decisions",
     )
     repair: bool = Field(default=True, description="one repair round for invalid answers")
-    memory_tokens: int = Field(default=400, ge=0, description="token budget for memories")
+    memory_tokens: int = Field(
+        default=400,
+        ge=0,
+        description="memory tokens in a base mind's prompt (not mind.token_budget)",
+    )
     memory_top_k: int = Field(default=12, ge=0)
     n_ctx: int = Field(default=4096, ge=256, description="context size of the local model")
     price_per_1k_tokens: float = Field(
