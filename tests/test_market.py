@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from societas.engine import RunOptions, prepare_run, run_sync
+from societas.experiments import load_experiment
 from societas.scenarios.market import MarketConfig, MarketScenario
 from societas.scenarios.market.data import BUNDLED, DATASETS, load_dataset
 from societas.scenarios.market.metrics import prediction_accuracy
@@ -28,6 +29,7 @@ from societas.typing import (
 )
 
 SHARED = Path(__file__).resolve().parents[2] / "shared/data/marketplace"  # ../shared
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 
 def run(tmp_path: Path, name: str = "r", **settings: Any) -> tuple[dict[str, float], list[Any]]:
@@ -345,3 +347,86 @@ def test_random_arrival_shuffles_the_turns_proposals(tmp_path: Path) -> None:
         tmp_path, "best", dataset="mexican_10_30", assistant_rule="pick_optimal", arrival="random"
     )
     assert best["welfare"] == pytest.approx(185.61, abs=0.005)  # order does not matter to it
+
+
+def test_messages_and_calls_per_transaction(tmp_path: Path) -> None:
+    """mexican_3_9, pick-cheapest: each assistant searches, messages the 9 businesses in one
+    message, pays, ends (4 calls); the 9 businesses answer each customer once (27 calls), the
+    6 with none of its items by a text (18 texts), the 3 others by a proposal."""
+    data = load_dataset("mexican_3_9")
+    texts = sum(
+        not set(c.menu_features) & set(b.menu_features)
+        for c in data.customers
+        for b in data.businesses
+    )
+    assert texts == 18
+    metrics, events = run(tmp_path)
+    assert metrics["purchases"] == 3
+    assert metrics["proposals"] == 9
+    assert metrics["messages_per_transaction"] == (3 + texts) / 3 == 7.0
+    assert metrics["calls_per_transaction"] == (3 * 4 + 3 * 9) / 3 == 13.0
+    assert metrics["calls_per_transaction"] == sum(isinstance(e, LLMCall) for e in events) / 3
+
+
+def test_manipulation_success_rate_counts_payments_to_manipulative_sellers(
+    tmp_path: Path,
+) -> None:
+    everyone, _ = run(tmp_path, "all", manipulative_share=1.0, tactic="authority")
+    assert everyone["manipulative_seller_share"] == 1.0
+    assert everyone["manipulation_success_rate"] == 1.0
+    assert "manipulation_success_rate" not in run(tmp_path, "none")[0]
+    metrics, events = run(
+        tmp_path,
+        "some",
+        dataset="mexican_10_30",
+        manipulative_share=0.34,
+        tactic="mixed",
+        assistant_rule="pick_first",
+        arrival="random",
+    )
+    state = RunStore.open(tmp_path / "some", readonly=True).latest_snapshot()
+    assert state is not None
+    manipulative = set(state[2]["world"]["state"]["manipulative"])
+    assert len(manipulative) == round(0.34 * 30)
+    paid = [
+        e.data["business"]
+        for e in events
+        if isinstance(e, OutcomeEvent) and e.data["event"] == "payment"
+    ]
+    assert paid
+    share = sum(b in manipulative for b in paid) / len(paid)
+    assert 0 < share < 1
+    assert metrics["manipulation_success_rate"] == share
+
+
+MARKET_FILES = sorted(EXPERIMENTS.glob("market-*.yaml"))
+
+
+@pytest.mark.parametrize("path", MARKET_FILES, ids=lambda p: p.stem)
+def test_every_market_experiment_file_is_a_valid_grid(path: Path) -> None:
+    spec = load_experiment(path)
+    assert spec.scenario == "market"
+    for condition in spec.conditions():
+        settings = {**spec.base, **condition.overrides}
+        settings.pop("run", None)
+        MarketConfig.model_validate(settings)
+
+
+def test_every_condition_of_the_issue_has_a_scripted_experiment_file() -> None:
+    """Dataset size, search, consideration set, proposals waited for, manipulative sellers
+    and the assistants' mode each vary in a shipped experiment that runs on the scripted
+    model (issue 16)."""
+    varied: set[str] = set()
+    for path in MARKET_FILES:
+        spec = load_experiment(path)
+        if spec.base.get("run", {}).get("model") == "scripted":
+            varied |= set(spec.grid)
+    assert varied >= {
+        "dataset",
+        "search",
+        "search_limit",
+        "wait_for",
+        "manipulative_share",
+        "assistant_mode",
+        "assistant_rule",
+    }
