@@ -232,6 +232,26 @@ def test_wait_for_refuses_early_payments(tmp_path: Path) -> None:
     assert run(tmp_path, search_limit=2, wait_for=5)[0]["purchases"] == 3
 
 
+def test_wait_for_holds_a_hasty_shopper_back(tmp_path: Path) -> None:
+    """A shopper that asks one seller at a time and buys as soon as it may takes the
+    best-ranked seller's proposal (as pick_first does, for fewer calls); made to wait for three
+    proposals it holds all the sellers of its items and reaches the optimum."""
+    first, _ = run(tmp_path, "first", dataset="mexican_10_30", assistant_rule="pick_first")
+    hasty, _ = run(tmp_path, "hasty", dataset="mexican_10_30", assistant_rule="hasty")
+    assert hasty["welfare"] == first["welfare"] == pytest.approx(142.43, abs=0.005)
+    assert hasty["proposals_per_purchase"] == 1.0
+    assert hasty["calls_per_transaction"] < first["calls_per_transaction"]
+    patient, events = run(
+        tmp_path, "patient", dataset="mexican_10_30", assistant_rule="hasty", wait_for=3
+    )
+    assert patient["welfare"] == pytest.approx(185.61, abs=0.005)
+    assert patient["proposals_per_purchase"] == 3.0
+    assert patient["calls_per_transaction"] > hasty["calls_per_transaction"]
+    outcomes = [e.data["event"] for e in events if isinstance(e, OutcomeEvent)]
+    assert "payment_refused" not in outcomes  # it waits by itself; the world's rule agrees
+    assert outcomes.count("payment") == 10
+
+
 def test_manipulative_sellers(tmp_path: Path) -> None:
     metrics, _events = run(
         tmp_path,

@@ -12,9 +12,10 @@ from societas.scenarios.market.tactics import Tactic
 __all__ = ["MARKET_POLICY", "AssistantMode", "AssistantRule", "MarketConfig"]
 
 # The scripted assistant's rule for choosing among the proposals it received (the shipped
-# baselines' rules, plus the first proposal received).
+# baselines' rules, plus the first proposal received, plus a shopper that asks one seller at a
+# time and buys as soon as it may, which ``wait_for`` holds back).
 AssistantRule = Literal[
-    "pick_any", "pick_first", "pick_cheapest", "pick_any_with_amenities", "pick_optimal"
+    "pick_any", "pick_first", "pick_cheapest", "pick_any_with_amenities", "pick_optimal", "hasty"
 ]
 
 # How the assistants decide (docs/mind.md); "basic" is the one-call Mind of every scenario.

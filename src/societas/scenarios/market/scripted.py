@@ -12,6 +12,10 @@ assistant  search for the wanted items (the observation's hidden fields, as the 
                                       has the amenities;
              pick_optimal             the cheapest of those.
            Without such a proposal it ends without buying.
+           ``hasty`` instead messages one business a turn, in the search's order, and pays as
+           soon as it holds a proposal with every wanted item and may pay (``wait_for``: it
+           keeps asking until it holds that many proposals or has asked everyone found): the
+           cheapest such proposal whose seller says it has the amenities, else the cheapest.
 service    propose the requested items at menu prices (quoted names, else menu names found in
            the message), with a note listing the business's amenities; a message naming no
            item gets a text answer.
@@ -70,14 +74,12 @@ def _assistant(ctx: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         return {"type": "search", "query": " ".join(wanted)}
     found = [str(b) for b in ctx.get("found", [])]
     new = [b for b in found if b not in ctx.get("contacted", [])]
-    if new:
-        items = ", ".join(f'1 x "{i}"' for i in wanted)
-        text = f"Hello, I would like to order {items}."
-        if amenities:
-            text += " Do you offer " + ", ".join(sorted(amenities)) + "?"
-        return {"type": "message", "to": new, "text": text + " Please send a proposal."}
-    offers = [o for o in ctx.get("offers", []) if set(wanted) <= set(o["items"])]
     rule = str(ctx.get("rule", "pick_cheapest"))
+    if rule == "hasty":
+        return _hasty(ctx, wanted, amenities, new)
+    if new:
+        return _ask(wanted, amenities, new)
+    offers = [o for o in ctx.get("offers", []) if set(wanted) <= set(o["items"])]
     if rule in ("pick_any_with_amenities", "pick_optimal"):
         offers = [o for o in offers if amenities <= offered_amenities(str(o.get("note", "")))]
     if not offers:
@@ -89,6 +91,31 @@ def _assistant(ctx: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     else:
         chosen = offers[int(rng.integers(len(offers)))]
     return {"type": "pay", "proposal_id": chosen["id"]}
+
+
+def _ask(wanted: list[str], amenities: set[str], to: list[str]) -> dict[str, Any]:
+    items = ", ".join(f'1 x "{i}"' for i in wanted)
+    text = f"Hello, I would like to order {items}."
+    if amenities:
+        text += " Do you offer " + ", ".join(sorted(amenities)) + "?"
+    return {"type": "message", "to": to, "text": text + " Please send a proposal."}
+
+
+def _hasty(
+    ctx: dict[str, Any], wanted: list[str], amenities: set[str], new: list[str]
+) -> dict[str, Any]:
+    held = list(ctx.get("offers", []))
+    complete = [o for o in held if set(wanted) <= set(o["items"])]
+    may_pay = len(held) >= int(ctx.get("wait_for", 0)) or not new
+    if complete and may_pay:
+        with_amenities = [
+            o for o in complete if amenities <= offered_amenities(str(o.get("note", "")))
+        ]
+        chosen = min(with_amenities or complete, key=lambda o: (float(o["total"]), int(o["order"])))
+        return {"type": "pay", "proposal_id": chosen["id"]}
+    if new:
+        return _ask(wanted, amenities, new[:1])
+    return {"type": "end"}
 
 
 def _service(ctx: dict[str, Any]) -> dict[str, Any]:
