@@ -149,7 +149,8 @@ def group_persona(attrs: dict[str, str], size: int) -> str:
     return "You speak for a group of " + ", ".join(who) + "."
 
 
-def group_question(week: int, place: str, per_100k: float, trend: str) -> str:
+def week_situation(week: int, place: str, per_100k: float, trend: str) -> str:
+    """The week's situation a group (or cluster) is told before its question."""
     change = {
         "rising": "more than",
         "falling": "fewer than",
@@ -159,6 +160,11 @@ def group_question(week: int, place: str, per_100k: float, trend: str) -> str:
         f"Week {week + 1} of a contagious respiratory disease that spreads through contact "
         f"and is more dangerous to older people. This week {place} had {per_100k:.0f} new "
         f"cases per 100,000 people, {change} the past month's average. "
+    )
+
+
+def group_question(week: int, place: str, per_100k: float, trend: str) -> str:
+    return week_situation(week, place, per_100k, trend) + (
         "What share of your group isolates at home this week, and what share of those with a "
         "job goes to work in person? Answer with two numbers between 0 and 1."
     )

@@ -43,7 +43,7 @@ from pydantic import Field, model_validator
 from scipy.cluster.hierarchy import fcluster, linkage
 
 from societas.kit import Action, Observation
-from societas.scenarios.epidemic.behaviour import heuristic_action
+from societas.scenarios.epidemic.behaviour import heuristic_action, week_situation
 
 __all__ = [
     "Transition",
@@ -135,15 +135,7 @@ def cluster_persona(spans: dict[str, list[tuple[str, int]]], size: int) -> str:
 
 
 def cluster_question(week: int, place: str, per_100k: float, trend: str) -> str:
-    change = {
-        "rising": "more than",
-        "falling": "fewer than",
-        "flat": "about the same as",
-    }[trend]
-    return (
-        f"Week {week + 1} of a contagious respiratory disease that spreads through contact "
-        f"and is more dangerous to older people. This week {place} had {per_100k:.0f} new "
-        f"cases per 100,000 people, {change} the past month's average. "
+    return week_situation(week, place, per_100k, trend) + (
         "Split your group's members with a job into three shares for this week: those who "
         "isolate at home (isolate), those who go to work in person (work) and those who stay "
         "home without isolating (home). Answer with three numbers between 0 and 1 that sum "
