@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from local_http import serve
 from societas.engine import prepare_run, run_sync
 from societas.llm.openai import MAX_BODY_BYTES, MAX_TOKENS_FIELD, OpenAIModel
 from societas.scenarios import load_spec
@@ -109,36 +107,6 @@ class HostileServer:
         return web.json_response({"object": "list", "data": [{"id": "m"}]})
 
 
-@contextmanager
-def serve(server: HostileServer) -> Iterator[str]:
-    started = threading.Event()
-    state: dict[str, Any] = {}
-
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", server.chat)
-        app.router.add_get("/v1/models", server.models)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        state["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-        state["stop"] = asyncio.Event()
-        state["loop"] = asyncio.get_running_loop()
-        started.set()
-        await state["stop"].wait()
-        await runner.cleanup()
-
-    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
-    thread.start()
-    assert started.wait(10)
-    try:
-        yield state["url"]
-    finally:
-        state["loop"].call_soon_threadsafe(state["stop"].set)
-        thread.join(10)
-
-
 SETS = [
     "months=1",
     "agents=3",
@@ -153,7 +121,7 @@ TOTALS = {"tried": 0, "recorded": 0, "runs": 0, "completed": 0}
 
 def run_against(plan: list[Reply | None], out: Path) -> tuple[HostileServer, list[LLMCall]]:
     server = HostileServer(plan)
-    with serve(server) as url:
+    with serve(server.chat, server.models) as url:
         spec = load_spec("commons", [*SETS, f"run.base_url={url}"], model="openai:m", seed=3)
         handle = prepare_run(spec.scenario, spec.config, spec.options, out, api_key="k")
         run_sync(handle)
@@ -204,7 +172,7 @@ def test_single_replies_map_to_errors_not_crashes() -> None:
 
     async def one(reply: Reply) -> str:
         server = HostileServer([reply])
-        with serve(server) as url:
+        with serve(server.chat, server.models) as url:
             model = OpenAIModel("m", base_url=url, api_key="k", timeout_s=10)
             try:
                 response = await model.generate(request)

@@ -12,14 +12,11 @@ endless body to the end; one such reply failed the run with "internal error"; a 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from local_http import serve
 from societas.testing.faults import valid_answer
 
 SOCIETAS = [sys.executable, "-m", "societas"]
@@ -101,36 +99,6 @@ def _static(status: int, body: bytes) -> Hostile:
     return reply
 
 
-@contextmanager
-def serve(server: Server) -> Iterator[str]:
-    started = threading.Event()
-    state: dict[str, Any] = {}
-
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", server.chat)
-        app.router.add_get("/v1/models", server.models)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        state["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-        state["stop"] = asyncio.Event()
-        state["loop"] = asyncio.get_running_loop()
-        started.set()
-        await state["stop"].wait()
-        await runner.cleanup()
-
-    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
-    thread.start()
-    assert started.wait(10)
-    try:
-        yield state["url"]
-    finally:
-        state["loop"].call_soon_threadsafe(state["stop"].set)
-        thread.join(10)
-
-
 def societas(
     *args: str, env: dict[str, str] | None = None, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
@@ -164,7 +132,7 @@ def test_an_endless_body_is_cut_off_and_the_run_goes_on(tmp_path: Path) -> None:
     server = Server(hostile=_static(200, b""))
     server.hostile = server.endless
     out = tmp_path / "run"
-    with serve(server) as url:
+    with serve(server.chat, server.models) as url:
         result = societas(*run_args(out, "--base-url", url))
     assert server.served_hostile == 1
     assert len(server.streamed) == 1
@@ -192,7 +160,7 @@ def test_one_hostile_reply_does_not_fail_the_run(tmp_path: Path, kind: str) -> N
     status, body = HOSTILE_REPLIES[kind]
     server = Server(hostile=_static(status, body))
     out = tmp_path / "run"
-    with serve(server) as url:
+    with serve(server.chat, server.models) as url:
         result = societas(*run_args(out, "--base-url", url))
     assert server.served_hostile == 1
     assert_completed(result, out)
@@ -208,7 +176,7 @@ def test_a_password_in_the_base_url_is_never_written(tmp_path: Path, via: str) -
     password = "pw-SECRET-in-the-url-4711"
     server = Server(hostile=_static(500, b'{"error": {"message": "injected"}}'), times=6)
     out = tmp_path / "run"
-    with serve(server) as url:
+    with serve(server.chat, server.models) as url:
         secret_url = url.replace("http://", f"http://alice:{password}@")
         if via == "SOCIETAS_OPENAI_BASE_URL":
             result = societas(*run_args(out), env={via: secret_url})
@@ -231,7 +199,7 @@ def test_a_server_failing_every_decision_is_no_success(tmp_path: Path) -> None:
     run of fallbacks that ended ``completed`` with exit 0."""
     server = Server(hostile=_static(503, b'{"error": {"message": "down"}}'), times=10**6)
     out = tmp_path / "run"
-    with serve(server) as url:
+    with serve(server.chat, server.models) as url:
         result = societas(
             *run_args(out, "--base-url", url),
             "--set", "run.max_attempts=2", "--set", "run.breaker_threshold=0",
