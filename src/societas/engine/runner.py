@@ -560,6 +560,51 @@ def probe_interventions(
     return probe_world
 
 
+@dataclass
+class _Models:
+    """What a run talks to its models through, made the same way by run and resume."""
+
+    checked: dict[str, PreflightResult]
+    outage: OutageMonitor
+    budget: BudgetMonitor
+    gateway: Gateway
+    backend: LanguageModel
+    cache: ResponseCache
+
+
+def _connect(
+    scenario: Scenario,
+    config: BaseModel,
+    options: RunOptions,
+    out: Path,
+    api_key: str | None,
+    *,
+    recorded: Mapping[str, Any] | None = None,
+    spent: Sequence[tuple[str, int, int, int]] = (),
+) -> _Models:
+    """Probe the run's model servers (``recorded``: the formats a resumed run started with),
+    then build its outage and budget monitors (``spent``: what the store recorded) and its
+    gateway. A server that cannot serve raises before anything is written."""
+    models, execution = options.part(ModelSettings), options.part(Execution)
+    spending = options.part(Spending)
+    checked = check_model_servers(models, execution, api_key_from(api_key), recorded)
+    outage = OutageMonitor(execution.max_outage_s)
+    budget = budget_monitor(spending, spent)
+    gateway, backend, cache = _build_gateway(
+        lambda: scenario.scripted_policy(config),
+        out,
+        api_key,
+        models=models,
+        execution=execution,
+        storage=options.part(Storage),
+        spending=spending,
+        formats=checked,
+        outage=outage,
+        budget=budget,
+    )
+    return _Models(checked, outage, budget, gateway, backend, cache)
+
+
 @_writer("run")
 def prepare_run(
     scenario: Scenario,
@@ -582,25 +627,10 @@ def prepare_run(
             str(out),
         )
     # Model servers first: one that cannot serve stops the command before anything is written.
-    models, execution = options.part(ModelSettings), options.part(Execution)
-    spending = options.part(Spending)
-    checked = check_model_servers(models, execution, api_key_from(api_key))
-    outage = OutageMonitor(execution.max_outage_s)
-    budget = budget_monitor(spending)
-    gateway, backend, cache = _build_gateway(
-        lambda: scenario.scripted_policy(config),
-        out,
-        api_key,
-        models=models,
-        execution=execution,
-        storage=options.part(Storage),
-        spending=spending,
-        formats=checked,
-        outage=outage,
-        budget=budget,
-    )
+    m = _connect(scenario, config, options, out, api_key)
+    checked = m.checked
     probe_world = probe_interventions(scenario, config, options, personas)
-    _check_runner(probe_world, execution)
+    _check_runner(probe_world, options.part(Execution))
     store = RunStore.create(
         out,
         run_id=uuid.uuid4().hex[:12],
@@ -616,16 +646,16 @@ def prepare_run(
         version=__version__,
     )
     sim = _build_simulation(
-        scenario, config, options, store, gateway, on_progress, personas, outage, budget
+        scenario, config, options, store, m.gateway, on_progress, personas, m.outage, m.budget
     )
     executor = _attach_executor(sim.world, store, options.part(Execution), options.part(Storage))
     try:
-        sim.record_start(f"{options.model} ({gateway.model_id})")
+        sim.record_start(f"{options.model} ({m.gateway.model_id})")
     except BaseException:
         if executor is not None:
             executor.close()
         raise
-    return RunHandle(sim, store, backend, cache, 0, False, out, executor, preflight=checked)
+    return RunHandle(sim, store, m.backend, m.cache, 0, False, out, executor, preflight=checked)
 
 
 @_writer("resume")
@@ -669,31 +699,21 @@ def prepare_resume(
     if budget is not None:
         options = options.model_copy(update={"budget": budget})
     recorded = info["config"].get("preflight")
-    models, execution = options.part(ModelSettings), options.part(Execution)
-    spending = options.part(Spending)
-    checked = check_model_servers(
-        models, execution, api_key_from(api_key), recorded if isinstance(recorded, dict) else None
-    )
-    outage = OutageMonitor(execution.max_outage_s)
-    monitor = budget_monitor(spending, store.spend_by_model())
-    gateway, backend, cache = _build_gateway(
-        lambda: scenario.scripted_policy(config),
+    m = _connect(
+        scenario,
+        config,
+        options,
         out,
         api_key,
-        models=models,
-        execution=execution,
-        storage=options.part(Storage),
-        spending=spending,
-        formats=checked,
-        outage=outage,
-        budget=monitor,
+        recorded=recorded if isinstance(recorded, dict) else None,
+        spent=store.spend_by_model(),
     )
     if new_budget:  # accepted (priced, servers up): later resumes keep it
         stored = dict(info["config"])
         stored["run"] = {**stored["run"], "budget": options.budget.model_dump(mode="json")}
         store.set_config(stored)
     sim = _build_simulation(
-        scenario, config, options, store, gateway, on_progress, personas, outage, monitor
+        scenario, config, options, store, m.gateway, on_progress, personas, m.outage, m.budget
     )
     executor = _attach_executor(sim.world, store, options.part(Execution), options.part(Storage))
     try:
@@ -703,14 +723,14 @@ def prepare_resume(
             executor.close()
         if isinstance(exc, Exception) and not isinstance(exc, SocietasError):
             store.close()
-            cache.close()
+            m.cache.close()
             raise StoreError(
                 f"{store.path}: the snapshot of tick {last_tick} does not restore "
                 f"({type(exc).__name__}: {exc}); the store is damaged, nothing was resumed"
             ) from exc
         raise
     return RunHandle(
-        sim, store, backend, cache, last_tick + 1, True, out, executor, preflight=checked
+        sim, store, m.backend, m.cache, last_tick + 1, True, out, executor, preflight=m.checked
     )
 
 
